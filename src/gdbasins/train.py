@@ -1,0 +1,256 @@
+"""One training loop for batch, stochastic and mini-batch gradient descent.
+
+The variant is only a batch size (:func:`batch_size_for` is the one place that maps names to
+sizes). All replicas advance together: every NumPy call in the loop works on the leading replica
+axis, each replica with its own learning rate and its own shuffled order of the samples.
+
+Randomness: replica r's initial weights come from ``SeedSequence([salt, seed_r])`` stream 0 and
+its shuffles from stream 1. The initial weights therefore depend on the seed (and the salt, e.g. a
+dataset key) and the architecture only -- never on the variant or the learning rate -- which is
+what makes comparisons between variants paired.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .checks import check_nonnegative_int, check_positive, check_positive_int
+from .network import Network, with_ones
+
+__all__ = ["VARIANTS", "TrainResult", "batch_size_for", "replica_rngs", "train", "accuracy"]
+
+VARIANTS = ("batch", "sgd", "minibatch")
+INIT_STREAM, SHUFFLE_STREAM = 0, 1
+
+
+def batch_size_for(variant: str, n_samples: int, minibatch_size: int = 32) -> int:
+    """The batch size that defines ``variant``: all samples, one, or ``minibatch_size``."""
+    if variant == "batch":
+        return n_samples
+    if variant == "sgd":
+        return 1
+    if variant == "minibatch":
+        check_positive_int("minibatch_size", minibatch_size)
+        return minibatch_size
+    raise ValueError(f"The 'variant' parameter must be one of {list(VARIANTS)}. Got {variant!r} instead.")
+
+
+def replica_rngs(seeds, stream: int, salt: int = 0) -> list[np.random.Generator]:
+    """One independent generator per seed for the given stream (init or shuffle)."""
+    return [
+        np.random.default_rng(np.random.SeedSequence([salt, int(s)], spawn_key=(stream,)))
+        for s in seeds
+    ]
+
+
+def accuracy(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Share of correctly classified samples per replica, for 0/1 targets of shape
+    (..., m, n_out): threshold 0.5 for one output, argmax for several."""
+    if out.shape[-1] == 1:
+        hit = (out[..., 0] > 0.5) == (y[..., 0] > 0.5)
+    else:
+        hit = out.argmax(axis=-1) == y.argmax(axis=-1)
+    return hit.mean(axis=-1)
+
+
+def _is_binary(y: np.ndarray) -> bool:
+    return bool(np.all((y == 0) | (y == 1)))
+
+
+@dataclass
+class TrainResult:
+    """What training returns.
+
+    ``theta``: final parameters (R, P); a diverged replica keeps the parameters of the epoch in
+    which divergence was detected. ``theta0``: initial parameters (R, P). ``history``: name ->
+    array of shape (epochs + 1, R), row e measured on the full training set after e epochs (NaN
+    after a replica diverged). ``diverged_at``: epoch of divergence per replica, -1 if none.
+    ``seconds``: cumulative wall time after each epoch, shape (epochs + 1,) (not reproducible,
+    so kept apart from the history).
+    """
+
+    theta: np.ndarray
+    theta0: np.ndarray
+    history: dict[str, np.ndarray]
+    diverged_at: np.ndarray
+    batch_size: int
+    updates_per_epoch: int
+    seconds: np.ndarray = field(repr=False)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at >= 0
+
+
+def train(
+    net: Network,
+    X,
+    y,
+    *,
+    seeds,
+    eta,
+    batch_size: int,
+    epochs: int,
+    theta0=None,
+    init: str = "glorot",
+    init_scale: float = 1.0,
+    salt: int = 0,
+    X_test=None,
+    y_test=None,
+    divergence_bound: float = 1e6,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train one replica per seed with gradient descent of the given batch size.
+
+    ``eta`` is one learning rate or one per replica. Every epoch draws a fresh order of the
+    samples per replica (full batch uses the data as given: order does not change its gradient).
+    A replica whose loss turns non-finite or exceeds ``divergence_bound`` is marked diverged and
+    frozen; the others go on. ``progress(epoch, epochs)`` is called after every epoch.
+    """
+    seeds = [int(s) for s in np.atleast_1d(np.asarray(seeds))]
+    if not seeds:
+        raise ValueError("The 'seeds' parameter must list at least one seed. Got an empty list instead.")
+    R = len(seeds)
+    X = net._check_X(X)
+    if X.ndim != 2:
+        raise ValueError(f"The 'X' parameter must have shape (n_samples, {net.sizes[0]}). Got shape {X.shape} instead.")
+    y = net._check_y(y, X)
+    n = X.shape[0]
+    batch_size = check_positive_int("batch_size", batch_size)
+    if batch_size > n:
+        raise ValueError(
+            f"The 'batch_size' parameter must be <= n_samples = {n}. Got {batch_size} instead."
+        )
+    epochs = check_nonnegative_int("epochs", epochs)
+    eta = check_positive("eta", eta)
+    if eta.size not in (1, R) or eta.ndim > 1:
+        raise ValueError(f"The 'eta' parameter must be a number or have shape ({R},). Got shape {eta.shape} instead.")
+    check_positive("divergence_bound", divergence_bound)
+    has_test = X_test is not None
+    if has_test:
+        X_test = net._check_X(X_test)
+        y_test = net._check_y(y_test, X_test)
+    if theta0 is None:
+        theta0 = net.init(replica_rngs(seeds, INIT_STREAM, salt), init, init_scale)
+    else:
+        theta0 = net._check_theta(theta0)
+        if theta0.shape[0] != R:
+            raise ValueError(f"The 'theta0' parameter must have {R} rows (one per seed). Got {theta0.shape[0]} instead.")
+    classify = _is_binary(y)
+    names = ["loss", "grad_norm", "weight_norm", "distance"] + (["accuracy"] if classify else [])
+    if has_test:
+        names += ["test_loss"] + (["test_accuracy"] if classify else [])
+    history = {k: np.full((epochs + 1, R), np.nan) for k in names}
+
+    theta = theta0.copy()
+    final = theta  # rows of diverged replicas are copied here before they are frozen
+    diverged_at = np.full(R, -1)
+    alive = np.ones(R, dtype=bool)
+    eta_col = np.broadcast_to(eta.ravel(), (R,)).copy()[:, None]
+    shuffles = replica_rngs(seeds, SHUFFLE_STREAM, salt)
+    X1 = with_ones(X)
+    X1_test = with_ones(X_test) if has_test else None
+    grad = np.empty_like(theta)
+    workspaces = {}
+    seconds = np.full(epochs + 1, np.nan)
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        for epoch in range(epochs + 1):
+            loss, acc = full_pass(net, theta, X1, y, grad_out=grad, with_accuracy=classify, workspaces=workspaces)
+            row = {
+                "loss": loss,
+                "grad_norm": np.sqrt(np.einsum("rp,rp->r", grad, grad)),
+                "weight_norm": np.sqrt(np.einsum("rp,rp->r", theta, theta)),
+                "distance": np.linalg.norm(theta - theta0, axis=1),
+            }
+            if classify:
+                row["accuracy"] = acc
+            if has_test:
+                row["test_loss"], test_acc = full_pass(
+                    net, theta, X1_test, y_test, with_accuracy=classify, workspaces=workspaces)
+                if classify:
+                    row["test_accuracy"] = test_acc
+            for k, v in row.items():
+                history[k][epoch, alive] = v[alive]
+            blown = alive & ~(np.isfinite(loss) & (loss <= divergence_bound) & np.isfinite(theta).all(axis=1))
+            if blown.any():
+                if final is theta:
+                    final = theta.copy()
+                final[blown] = theta[blown]
+                diverged_at[blown] = epoch
+                alive &= ~blown
+                theta[blown] = 0.0  # frozen: keeps later arithmetic finite and cheap
+                eta_col[blown] = 0.0
+            seconds[epoch] = time.perf_counter() - start
+            if epoch == epochs or not alive.any():
+                break
+            if batch_size == n:  # the full-data gradient just computed is the epoch's one update
+                theta -= np.multiply(grad, eta_col, out=grad)
+            else:
+                _stochastic_epoch(net, theta, X1, y, eta_col, batch_size, shuffles)
+            if progress is not None:
+                progress(epoch + 1, epochs)
+    if final is not theta:
+        final[alive] = theta[alive]
+    return TrainResult(
+        theta=final,
+        theta0=theta0,
+        history=history,
+        diverged_at=diverged_at,
+        batch_size=batch_size,
+        updates_per_epoch=-(-n // batch_size),
+        seconds=seconds,
+    )
+
+
+#: Elements per work buffer in a full-data pass. Passes over all samples go through the replicas
+#: in chunks this size (about 0.5 MB per buffer): one buffer for all R replicas outgrows the
+#: cache and ran 20% slower at R = 512, n = 1,000 (benchmarks/bench_engine.py workload).
+CHUNK_ELEMENTS = 2**16
+
+
+def full_pass(net: Network, theta, X1, y, *, grad_out=None, with_accuracy=False, workspaces=None):
+    """Loss (R,) and accuracy (R,) or ``None`` on all samples ``X1`` (with its column of ones),
+    writing the gradient into ``grad_out`` (R, P) when given. Replicas go in cache-sized chunks;
+    each replica's arithmetic is the same as in one pass over all of them. ``workspaces``, a
+    dict, keeps the work buffers between calls."""
+    R, n = theta.shape[0], X1.shape[-2]
+    chunk = max(1, CHUNK_ELEMENTS // (n * (max(net.sizes[1:]) + 1)))
+    workspaces = {} if workspaces is None else workspaces
+    loss = np.empty(R)
+    acc = np.empty(R) if with_accuracy else None
+    for c in range(0, R, chunk):
+        part = slice(c, min(c + chunk, R))
+        shape = (part.stop - part.start, n)
+        if shape not in workspaces:
+            workspaces[shape] = net.workspace(*shape)
+        ws = workspaces[shape]
+        loss[part], g, out = net.objective(theta[part], X1, y, ws, grad=grad_out is not None)
+        if grad_out is not None:
+            grad_out[part] = g
+        if with_accuracy:
+            acc[part] = accuracy(out, y)
+    return loss, acc
+
+
+def _stochastic_epoch(net, theta, X1, y, eta_col, batch_size, shuffles) -> None:
+    """One pass over the data in batches of ``batch_size`` (the last one smaller when
+    ``batch_size`` does not divide n), in a fresh order per replica, updating ``theta`` in place.
+    ``X1`` is the input with its column of ones."""
+    R, n = theta.shape[0], X1.shape[0]
+    perm = np.stack([rng.permutation(n) for rng in shuffles])
+    # One gather per epoch, sample-major (n, R, d + 1), so that each step's batch is one
+    # contiguous block of memory whatever R is.
+    X1p, yp = X1[perm.T], y[perm.T]
+    ws = net.workspace(R, batch_size)
+    Vs = net.layers(theta)
+    for s in range(0, n, batch_size):
+        Xb, yb = X1p[s : s + batch_size].transpose(1, 0, 2), yp[s : s + batch_size].transpose(1, 0, 2)
+        if Xb.shape[1] != batch_size:  # the last, partial batch
+            ws = net.workspace(R, Xb.shape[1])
+        _, grad, _ = net.objective(theta, Xb, yb, ws, value=False, Vs=Vs)
+        theta -= np.multiply(grad, eta_col, out=grad)

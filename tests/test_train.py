@@ -1,0 +1,88 @@
+"""The one training loop: variants, replica independence, reproducibility, divergence."""
+
+import numpy as np
+import pytest
+
+from gdbasins import Network, batch_size_for, train
+
+
+def moons(n=60, seed=0):
+    from sklearn.datasets import make_moons
+
+    return make_moons(n, noise=0.2, random_state=seed)
+
+
+NET = Network((2, 6, 1), "tanh", "sigmoid", "bce")
+
+
+def test_variants_are_batch_sizes():
+    assert batch_size_for("batch", 200) == 200
+    assert batch_size_for("sgd", 200) == 1
+    assert batch_size_for("minibatch", 200, 16) == 16
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 60])  # SGD, mini-batch with a partial last batch, batch
+def test_replicas_are_independent(batch_size):
+    X, y = moons()
+    seeds, etas = [3, 1, 4, 15], np.array([0.05, 0.2, 0.5, 1.0])
+    together = train(NET, X, y, seeds=seeds, eta=etas, batch_size=batch_size, epochs=6)
+    for r, (seed, eta) in enumerate(zip(seeds, etas)):
+        alone = train(NET, X, y, seeds=[seed], eta=eta, batch_size=batch_size, epochs=6)
+        np.testing.assert_allclose(together.theta[r], alone.theta[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(together.history["loss"][:, r], alone.history["loss"][:, 0], rtol=1e-12)
+
+
+def test_same_seeds_give_bit_identical_histories():
+    X, y = moons()
+    a = train(NET, X, y, seeds=range(5), eta=0.3, batch_size=8, epochs=5, X_test=X[:10], y_test=y[:10])
+    b = train(NET, X, y, seeds=range(5), eta=0.3, batch_size=8, epochs=5, X_test=X[:10], y_test=y[:10])
+    assert a.history.keys() == b.history.keys()
+    for k in a.history:
+        assert a.history[k].tobytes() == b.history[k].tobytes(), k
+    assert a.theta.tobytes() == b.theta.tobytes()
+
+
+def test_initial_weights_are_paired_across_variants_and_rates():
+    X, y = moons()
+    a = train(NET, X, y, seeds=[7, 8], eta=0.1, batch_size=1, epochs=1)
+    b = train(NET, X, y, seeds=[8], eta=2.0, batch_size=60, epochs=1)
+    np.testing.assert_array_equal(a.theta0[1], b.theta0[0])
+    c = train(NET, X, y, seeds=[8], eta=2.0, batch_size=60, epochs=1, salt=1)
+    assert not np.array_equal(c.theta0[0], b.theta0[0])  # another dataset key, another init
+
+
+def test_sgd_shuffles_every_epoch_per_replica():
+    """Different shuffle streams per seed: the same initial weights with another seed's shuffles
+    end elsewhere, and SGD differs from full batch."""
+    X, y = moons()
+    theta0 = np.repeat(NET.init([np.random.default_rng(0)]), 2, axis=0)
+    res = train(NET, X, y, seeds=[1, 2], eta=0.1, batch_size=1, epochs=2, theta0=theta0)
+    assert not np.allclose(res.theta[0], res.theta[1])
+
+
+def test_history_columns_and_metrics():
+    X, y = moons()
+    res = train(NET, X, y, seeds=[0, 1], eta=0.5, batch_size=60, epochs=30, X_test=X[:20], y_test=y[:20])
+    assert set(res.history) == {"loss", "grad_norm", "weight_norm", "distance", "accuracy",
+                                "test_loss", "test_accuracy"}
+    for v in res.history.values():
+        assert v.shape == (31, 2) and np.all(np.isfinite(v))
+    assert np.all(res.history["distance"][0] == 0)
+    assert np.all(res.history["loss"][-1] < res.history["loss"][0])  # full-batch GD descends
+    np.testing.assert_allclose(res.history["loss"][-1], NET.loss_value(res.theta, X, y))
+    np.testing.assert_allclose(res.history["grad_norm"][-1], np.linalg.norm(NET.backprop(res.theta, X, y)[1], axis=1))
+    assert res.updates_per_epoch == 1 and res.seconds.shape == (31,)
+
+
+def test_diverging_replica_stops_while_others_continue():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2)) * 3
+    y = X @ np.array([1.0, -2.0])
+    net = Network((2, 4, 1), "relu", "identity", "mse")
+    with np.errstate(all="raise"):  # no floating-point warnings escape
+        res = train(net, X, y, seeds=[0, 1], eta=[1e-3, 50.0], batch_size=1, epochs=20)
+    assert list(res.diverged) == [False, True]
+    assert res.diverged_at[1] >= 1
+    assert np.all(np.isfinite(res.history["loss"][:, 0]))
+    assert np.all(np.isnan(res.history["loss"][res.diverged_at[1] + 1 :, 1]))
+    assert res.history["loss"][-1, 0] < res.history["loss"][0, 0]
