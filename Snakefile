@@ -1,0 +1,22 @@
+# Where does gradient descent end up? The study's workflow.
+#   snakemake --cores all                                # the default study (config/config.yaml)
+#   snakemake --cores all --configfile config/smoke.yaml # the trimmed grid
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/tracking.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/classify.smk"
+
+
+rule all:
+    input:
+        expand(f"{ROOT}/outcomes/{{dataset}}.csv", dataset=DATASETS),
+    default_target: True

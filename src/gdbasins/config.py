@@ -1,0 +1,136 @@
+"""The study configuration: defaults from the schema, checks the schema cannot express, and the
+expansion into jobs. The Snakefile validates against the JSON Schema first
+(``snakemake.utils.validate``); :func:`resolve` then completes and checks the rest, before any job
+runs, and raises :class:`ConfigError` naming the key, what was expected and what was got.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from pathlib import Path
+
+import yaml
+
+from .datasets import GENERATORS, generate
+from .network import Network
+from .train import VARIANTS, batch_size_for
+
+__all__ = ["ConfigError", "SCHEMA", "load_schema", "validate", "resolve", "eta_label"]
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema(path=SCHEMA) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate(config: dict, schema_path=SCHEMA) -> dict:
+    """JSON-Schema validation with defaults filled in (what ``snakemake.utils.validate`` does),
+    for use outside Snakemake; raises :class:`ConfigError` with the failing key."""
+    import jsonschema
+
+    schema = load_schema(schema_path)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        key = ".".join(map(str, e.path)) or "(top level)"
+        raise ConfigError(f"config key {key!r}: {e.message}")
+    config = copy.deepcopy(config)
+    for k, spec in schema["properties"].items():
+        config.setdefault(k, copy.deepcopy(spec.get("default")))
+    return config
+
+
+def eta_label(eta: float) -> str:
+    """The canonical text of a learning rate in paths and job keys (``repr`` of the float)."""
+    return repr(float(eta))
+
+
+def _defaults(schema: dict, spec: dict) -> dict:
+    return {k: copy.deepcopy(v["default"]) for k, v in spec["properties"].items() if "default" in v}
+
+
+def resolve(config: dict, schema_path=SCHEMA) -> dict:
+    """Complete a schema-valid config and check what the schema cannot. Returns
+    ``{"datasets": {name: dataset spec with every default}, "jobs": [job, ...]}`` where each job
+    is the dict :func:`gdbasins.job.run_job` takes, plus ``key`` (``study/dataset/variant/eta=..``)."""
+    schema = load_schema(schema_path)
+    dataset_spec = schema["$defs"]["dataset"]
+    net_spec = dataset_spec["properties"]["network"]
+    tolerances = dict(_defaults(schema, schema["properties"]["tolerances"]), **(config.get("tolerances") or {}))
+    datasets, jobs = {}, []
+    for name, raw in config["datasets"].items():
+        where = f"datasets.{name}"
+        ds = dict(_defaults(schema, dataset_spec), **raw)
+        ds["network"] = dict(_defaults(schema, net_spec), **(raw.get("network") or {}))
+        ds.setdefault("epochs", config["epochs"])
+        ds.setdefault("minibatch_size", config["minibatch_size"])
+        n_train = _check_generator(where, ds)
+        _check_network(where, ds)
+        grids = dict(config["variants"], **ds["learning_rates"])
+        for variant in VARIANTS:
+            if variant not in grids:
+                continue
+            if variant == "minibatch" and ds["minibatch_size"] > n_train:
+                key = f"{where}.minibatch_size" if "minibatch_size" in raw else "minibatch_size"
+                raise ConfigError(
+                    f"config key {key!r}: must be <= the {n_train} training samples of dataset "
+                    f"{name!r}. Got {ds['minibatch_size']} instead.")
+            for eta in grids[variant]:
+                job = {
+                    "study": config["study"], "dataset": name, "variant": variant, "eta": float(eta),
+                    "seeds": config["seeds"], "epochs": ds["epochs"], "minibatch_size": ds["minibatch_size"],
+                    "network": ds["network"], "tolerances": tolerances,
+                    "batch_size": batch_size_for(variant, n_train, ds["minibatch_size"]),
+                }
+                job["key"] = f"{config['study']}/{name}/{variant}/eta={eta_label(eta)}"
+                jobs.append(job)
+        datasets[name] = ds
+    return {"datasets": datasets, "jobs": jobs, "tolerances": tolerances}
+
+
+def _check_generator(where: str, ds: dict) -> int:
+    gen = GENERATORS[ds["generator"]]
+    allowed = [p for p in inspect.signature(gen).parameters if p != "seed"]
+    for key, value in ds["params"].items():
+        if key not in allowed:
+            raise ConfigError(f"config key '{where}.params.{key}': not a parameter of generator "
+                              f"{ds['generator']!r}; expected one of {allowed}.")
+        if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+            raise ConfigError(f"config key '{where}.params.{key}': must be a number or a name. Got {value!r} instead.")
+    p = ds["params"]
+    if "n_samples" in p and (not isinstance(p["n_samples"], int) or p["n_samples"] < 4):
+        raise ConfigError(f"config key '{where}.params.n_samples': must be an integer >= 4. Got {p['n_samples']!r} instead.")
+    if "test_fraction" in p and not (0 <= p["test_fraction"] < 1):
+        raise ConfigError(f"config key '{where}.params.test_fraction': must be in [0, 1). Got {p['test_fraction']!r} instead.")
+    for key in ("noise", "scale", "turns", "factor"):
+        if key in p and not (isinstance(p[key], (int, float)) and p[key] >= 0):
+            raise ConfigError(f"config key '{where}.params.{key}': must be a number >= 0. Got {p[key]!r} instead.")
+    try:
+        arrays, _ = generate(ds["generator"], p, ds["seed"])
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config key '{where}.params': the generator refused them: {exc}") from None
+    ds["_probe"] = arrays  # used by _check_network, then dropped
+    return len(arrays["X_train"])
+
+
+def _check_network(where: str, ds: dict) -> Network:
+    arrays = ds.pop("_probe")
+    spec = ds["network"]
+    n_out = 1 if arrays["y_train"].ndim == 1 else arrays["y_train"].shape[1]
+    try:
+        net = Network((arrays["X_train"].shape[1], *spec["hidden"], n_out), spec["activation"], spec["output"],
+                      spec["loss"], float(spec["l2"]))
+    except ValueError as exc:
+        raise ConfigError(f"config key '{where}.network': {exc}") from None
+    y = arrays["y_train"]
+    if spec["loss"] == "bce" and ((y < 0) | (y > 1)).any():
+        raise ConfigError(f"config key '{where}.network.loss': 'bce' needs targets in [0, 1], but generator "
+                          f"{ds['generator']!r} makes real-valued targets; use 'mse'.")
+    return net

@@ -1,0 +1,140 @@
+"""The study's datasets: scikit-learn generators and a few of our own.
+
+Each generator takes its parameters as keywords plus a ``seed`` and returns ``(arrays, info)``:
+``arrays`` holds ``X_train``, ``y_train`` and, when ``test_fraction > 0``, ``X_test``, ``y_test``;
+``info`` holds facts about the data (e.g. the teacher network's architecture). :func:`write`
+stores them with the generator's name, its parameters and a content hash; :func:`read` checks the
+hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import files
+from .network import Network
+
+__all__ = ["GENERATORS", "generate", "write", "read", "Dataset"]
+
+
+def _split(X, y, test_fraction, rng):
+    n_test = int(round(test_fraction * len(X)))
+    order = rng.permutation(len(X))
+    test, train = order[:n_test], order[n_test:]
+    arrays = {"X_train": X[train], "y_train": y[train]}
+    if n_test:
+        arrays.update(X_test=X[test], y_test=y[test])
+    return arrays
+
+
+def xor(*, seed: int = 0):
+    """The four points of XOR, no test split."""
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    return {"X_train": X, "y_train": np.array([0.0, 1.0, 1.0, 0.0])}, {}
+
+
+def moons(*, n_samples: int = 200, noise: float = 0.2, test_fraction: float = 0.25, seed: int = 0):
+    """scikit-learn's two interleaved half circles."""
+    from sklearn.datasets import make_moons  # imported here: scikit-learn takes 1.4 s to import
+
+    X, y = make_moons(n_samples, noise=noise, random_state=seed)
+    return _split(X, y.astype(float), test_fraction, np.random.default_rng(seed)), {}
+
+
+def circles(*, n_samples: int = 200, noise: float = 0.1, factor: float = 0.5, test_fraction: float = 0.25,
+            seed: int = 0):
+    """scikit-learn's two concentric circles."""
+    from sklearn.datasets import make_circles
+
+    X, y = make_circles(n_samples, noise=noise, factor=factor, random_state=seed)
+    return _split(X, y.astype(float), test_fraction, np.random.default_rng(seed)), {}
+
+
+def spirals(*, n_samples: int = 200, noise: float = 0.1, turns: float = 1.0, test_fraction: float = 0.25,
+            seed: int = 0):
+    """Two interleaved spirals: class k at angle t + k*pi and radius t / (2 pi turns), for t
+    uniform in [0, 2 pi turns], plus Gaussian noise of standard deviation ``noise``."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(n_samples) % 2
+    t = rng.uniform(0.0, 2 * np.pi * turns, n_samples)
+    r = t / (2 * np.pi * turns)
+    X = np.column_stack([r * np.cos(t + k * np.pi), r * np.sin(t + k * np.pi)])
+    X += noise * rng.normal(size=X.shape)
+    return _split(X, k.astype(float), test_fraction, rng), {}
+
+
+def teacher(*, n_samples: int = 200, n_features: int = 2, hidden: int = 3, activation: str = "tanh",
+            scale: float = 1.0, test_fraction: float = 0.25, seed: int = 0):
+    """Teacher-student regression: Gaussian inputs, targets from a fixed random "teacher" network
+    ``n_features - hidden - 1`` (identity output, every parameter ~ N(0, scale^2)), no noise. A
+    student of the same architecture can reach loss exactly 0: the global minimum is known."""
+    rng = np.random.default_rng(seed)
+    net = Network((n_features, hidden, 1), activation, "identity", "mse")
+    theta = scale * rng.normal(size=(1, net.n_params))
+    X = rng.normal(size=(n_samples, n_features))
+    y = net.forward(theta, X)[0, :, 0]
+    info = {"teacher_sizes": list(net.sizes), "teacher_activation": activation, "teacher_theta": theta[0].tolist()}
+    return _split(X, y, test_fraction, rng), info
+
+
+GENERATORS: dict[str, Callable] = {
+    "xor": xor, "moons": moons, "circles": circles, "spirals": spirals, "teacher": teacher,
+}
+
+
+def generate(generator: str, params: dict, seed: int = 0):
+    """``(arrays, info)`` from the named generator; unknown names list the known ones."""
+    if generator not in GENERATORS:
+        raise ValueError(f"The 'generator' parameter must be one of {sorted(GENERATORS)}. Got {generator!r} instead.")
+    return GENERATORS[generator](**params, seed=seed)
+
+
+def write(path, name: str, generator: str, params: dict, seed: int = 0) -> str:
+    """Generate and store a dataset; returns its content hash."""
+    arrays, info = generate(generator, params, seed)
+    meta = {"name": name, "generator": generator, "params": dict(params), "seed": seed, "info": info}
+    return files.save(path, arrays, meta)
+
+
+class Dataset:
+    """A dataset read from disk (hash checked): ``X_train``, ``y_train``, ``X_test`` and
+    ``y_test`` (``None`` without a test split), and the metadata it was written with."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        arrays, self.meta = files.load(self.path)
+        self.X_train, self.y_train = arrays["X_train"], arrays["y_train"]
+        self.X_test, self.y_test = arrays.get("X_test"), arrays.get("y_test")
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def digest(self) -> str:
+        return self.meta["sha256"]
+
+    @property
+    def n_train(self) -> int:
+        return len(self.X_train)
+
+    def known_optimum(self, net: Network) -> float | None:
+        """The global minimum of ``net``'s loss when it is known in advance, else ``None``:
+        0 for a teacher-student set whose student has the teacher's architecture, and for XOR
+        with a network of at least two hidden units, both without L2."""
+        if net.l2 != 0:
+            return None
+        info = self.meta["info"]
+        if self.meta["generator"] == "teacher":
+            same = list(net.sizes) == info["teacher_sizes"] and net.activation == info["teacher_activation"]
+            return 0.0 if same and net.output == "identity" and net.loss == "mse" else None
+        if self.meta["generator"] == "xor" and len(net.sizes) > 2 and min(net.sizes[1:-1]) >= 2:
+            return 0.0
+        return None
+
+
+def read(path) -> Dataset:
+    return Dataset(path)

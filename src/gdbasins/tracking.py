@@ -1,0 +1,265 @@
+"""MLflow: the browsable mirror of the pipeline's result files. The only module that imports
+mlflow (lazily, so that importing the package stays cheap).
+
+Layout in the tracking store, one experiment per study:
+
+* one **parent run** per job (dataset, variant, learning rate): every config value that shaped it
+  as params, the code version and the job key as tags, the dataset as an input with its digest,
+  median curves; once the dataset is classified, the share of each outcome and a figure of the
+  loss curves;
+* one **child run** per seed (``mlflow.parentRunId``): downsampled per-epoch curves, final and
+  endpoint metrics, the final weights as an artifact; the outcome label is added as a tag when the
+  dataset's reference optimum is known (:func:`record_outcomes`).
+
+Every run carries the tag ``gdbasins.job`` (a deterministic key of the job). Logging a job first
+retires any earlier runs with that key (RUNNING ones are marked KILLED, then all are deleted), so a
+rerun never leaves two live copies. Metrics go in batches (``log_batch``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["tracking_uri", "init_store", "log_job", "record_outcomes", "code_version", "JOB_TAG", "Stopwatch"]
+
+JOB_TAG = "gdbasins.job"
+CURVE_POINTS = 40
+
+
+class Stopwatch:
+    """Accumulates the seconds spent inside ``with stopwatch:`` blocks."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds += time.perf_counter() - self._t
+
+
+def tracking_uri(root=None) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` with ``root`` (default:
+    the working directory) made absolute, so no working directory changes where runs go."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return "sqlite:///" + str(Path(root or os.getcwd()).resolve() / "mlflow.db")
+
+
+def _client(uri):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def init_store(uri: str, experiment: str, artifact_root=None) -> str:
+    """Create the store (if new) and the experiment (if missing); returns the experiment id.
+
+    Run once, before any job logs: parallel processes opening a brand-new SQLite store at once
+    corrupt it. ``artifact_root`` (a folder) is used for a new experiment on a local store.
+    """
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if artifact_root is not None and not uri.startswith(("http://", "https://")):
+        location = Path(artifact_root).resolve().as_uri()
+    return client.create_experiment(experiment, artifact_location=location)
+
+
+def code_version(root=None) -> str:
+    """The git commit of the working tree (``-dirty`` if modified), or ``unknown``."""
+    try:
+        cwd = root or Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """``{"network": {"l2": 0}}`` -> ``{"network.l2": "0"}``; lists become JSON."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
+    return out
+
+
+def curve_epochs(n_epochs: int, points: int = CURVE_POINTS) -> np.ndarray:
+    """At most about ``points`` epochs out of 0..n_epochs, dense early (log-spaced) and always
+    including the first and last: the per-epoch curves MLflow shows."""
+    log_part = np.geomspace(1, n_epochs + 1, points // 2) - 1
+    lin_part = np.linspace(0, n_epochs, points // 2)
+    return np.unique(np.round(np.concatenate([log_part, lin_part])).astype(int))
+
+
+def _retire(client, experiment_id: str, job_key: str) -> int:
+    """Mark earlier RUNNING runs of this job KILLED, then delete every earlier run of it."""
+    from mlflow.entities import ViewType
+
+    n, token = 0, None
+    while True:
+        page = client.search_runs([experiment_id], f"tags.`{JOB_TAG}` = '{job_key}'",
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        for run in page:
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, "KILLED")
+            client.delete_run(run.info.run_id)
+            n += 1
+        token = page.token
+        if not token:
+            return n
+
+
+@contextlib.contextmanager
+def _killed_on_sigterm(client, run_ids: list):
+    """End the job's runs as KILLED if the process is terminated while logging."""
+
+    def handler(signum, frame):
+        for rid in list(run_ids):
+            with contextlib.suppress(Exception):
+                client.set_terminated(rid, "KILLED")
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_path, dataset_path,
+            code: str | None = None) -> dict:
+    """Mirror one job's result file into MLflow; returns ``{"parent": id, "children": {seed: id}}``."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    from .datasets import Dataset
+    from .job import load_results
+
+    endpoints, histories, meta, arrays = load_results(results_path)
+    ds = Dataset(dataset_path)
+    client = _client(uri)
+    _retire(client, experiment_id, job_key)
+    now = int(time.time() * 1000)
+    base_tags = {JOB_TAG: job_key, "gdbasins.code_version": code or code_version(),
+                 "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"]}
+    run_ids: list[str] = []
+    with _killed_on_sigterm(client, run_ids):
+        parent = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1], tags=base_tags)
+        pid = parent.info.run_id
+        run_ids.append(pid)
+        try:
+            _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param)
+            children = {}
+            for r, seed in enumerate(arrays["seeds"]):
+                tags = dict(base_tags, **{"mlflow.parentRunId": pid, "gdbasins.seed": str(seed)})
+                child = client.create_run(experiment_id, run_name=f"seed {seed}", tags=tags)
+                cid = child.info.run_id
+                run_ids.append(cid)
+                _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param)
+                client.set_terminated(cid, "FINISHED")
+                children[int(seed)] = cid
+        except BaseException:
+            for rid in run_ids:
+                with contextlib.suppress(Exception):
+                    client.set_terminated(rid, "FAILED")
+            raise
+        client.set_terminated(pid, "FINISHED")
+    return {"parent": pid, "children": children}
+
+
+def _metrics(Metric, values: dict, now: int, step: int = 0):
+    return [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
+
+
+def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param):
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    flat = flatten(params)
+    flat.update(batch_size=str(meta["batch_size"]), updates_per_epoch=str(meta["updates_per_epoch"]),
+                sizes=json.dumps(meta["sizes"]))
+    finals = {
+        "share_diverged": float(endpoints["diverged"].mean()),
+        "median_final_loss": float(np.nanmedian(endpoints["raw_loss"])) if (~endpoints["diverged"]).any() else None,
+        "median_polished_loss": float(np.nanmedian(endpoints["polished_loss"])) if (~endpoints["diverged"]).any() else None,
+    }
+    epochs = curve_epochs(len(histories["loss"]) - 1)
+    curves = []
+    with np.errstate(all="ignore"):
+        for name, h in histories.items():
+            med = np.nanmedian(h[epochs], axis=1) if np.isfinite(h).any() else np.full(len(epochs), np.nan)
+            curves += [Metric(f"median_{name}", float(v), now, int(e)) for e, v in zip(epochs, med) if np.isfinite(v)]
+    client.log_batch(pid, metrics=_metrics(Metric, finals, now) + curves,
+                     params=[Param(k, v) for k, v in flat.items()])
+    with warnings.catch_warnings():  # a local path matches two equivalent source types
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_numpy(ds.X_train, targets=ds.y_train, source=str(ds.path.resolve()),
+                                         name=ds.name, digest=ds.digest[:20])
+    client.log_inputs(pid, datasets=[DatasetInput(dataset._to_mlflow_entity(),
+                                                  tags=[InputTag("mlflow.data.context", "training")])])
+
+
+def _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param):
+    row = endpoints.iloc[r]
+    epochs = curve_epochs(len(histories["loss"]) - 1)
+    metrics = []
+    for name, h in histories.items():
+        metrics += [Metric(name, float(h[e, r]), now, int(e)) for e in epochs if np.isfinite(h[e, r])]
+    finals = {k: row[k] for k in ("raw_loss", "polished_loss", "grad_norm", "eig_min", "eig_max",
+                                  "n_negative", "n_flat", "polish_distance")}
+    finals["sharpness"] = row["eig_max"]
+    if "polished_test_accuracy" in row:
+        finals["polished_test_accuracy"] = row["polished_test_accuracy"]
+    finals["diverged"] = float(row["diverged"])
+    client.log_batch(cid, metrics=metrics + _metrics(Metric, finals, now), params=[Param("seed", str(seed))])
+    client.log_dict(cid, {
+        "sizes": meta["sizes"], "layout": "per layer: W (n_in x n_out, row-major) then b",
+        "initial": arrays["theta0"][r].tolist(), "final": arrays["theta"][r].tolist(),
+        "polished": arrays["polished"][r].tolist(),
+    }, "weights.json")
+
+
+def record_outcomes(table, jobs: list[dict]) -> None:
+    """Put a dataset's classification on its runs: each child run gets the tags ``outcome``,
+    ``basin`` and ``converged``; each parent the share of every outcome as metrics
+    (``share_global``, ...). ``table`` is :func:`gdbasins.classify.outcomes_table`'s; ``jobs`` are
+    the jobs' ``mlflow.json`` records (``uri``, ``parent``, ``children``, ``variant``, ``eta``, and
+    optionally ``figure``, a file logged as an artifact of the parent)."""
+    from mlflow.entities import Metric, RunTag
+
+    from .endpoints import OUTCOMES
+
+    now = int(time.time() * 1000)
+    for job in jobs:
+        client = _client(job["uri"])
+        rows = table[(table["variant"] == job["variant"]) & (table["eta"] == job["eta"])]
+        shares = {f"share_{o}": float((rows["outcome"] == o).mean()) for o in OUTCOMES}
+        client.log_batch(job["parent"], metrics=_metrics(Metric, shares, now))
+        if job.get("figure"):
+            client.log_artifact(job["parent"], job["figure"])
+        for row in rows.itertuples():
+            client.log_batch(job["children"][str(row.seed)], tags=[
+                RunTag("outcome", row.outcome), RunTag("basin", row.basin),
+                RunTag("converged", str(bool(row.converged)).lower())])

@@ -1,0 +1,15 @@
+rule make_dataset:
+    input:
+        src=sources("datasets.py", "files.py", "network.py", "functions.py", "checks.py"),
+    output:
+        dataset=f"{ROOT}/datasets/{{dataset}}.npz",
+    params:
+        spec=lambda w: {
+            k: v
+            for k, v in RESOLVED["datasets"][w.dataset].items()
+            if k in ("generator", "params", "seed")
+        },
+    log:
+        f"{LOGS}/make_dataset/{{dataset}}.log",
+    script:
+        "../scripts/make_dataset.py"

@@ -1,0 +1,15 @@
+rule init_tracking:
+    """Create the MLflow store and the study's experiment once, before any job logs to it:
+    parallel jobs opening a brand-new SQLite store at once corrupt it."""
+    input:
+        src=sources("tracking.py"),
+    output:
+        store=f"{ROOT}/tracking.json",
+    params:
+        uri=TRACKING_URI,
+        experiment=EXPERIMENT,
+        artifacts=str(Path("mlartifacts").resolve()),
+    log:
+        f"{LOGS}/init_tracking.log",
+    script:
+        "../scripts/init_tracking.py"

@@ -1,0 +1,22 @@
+rule train:
+    """One (dataset, variant, learning rate): every seed at once on the replica axis, endpoints
+    polished and analysed, results written, runs mirrored into MLflow."""
+    input:
+        dataset=f"{ROOT}/datasets/{{dataset}}.npz",
+        store=f"{ROOT}/tracking.json",
+        src=sources(
+            "network.py", "functions.py", "checks.py", "train.py", "endpoints.py",
+            "datasets.py", "files.py", "job.py", "tracking.py",
+        ),
+    output:
+        results=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/results.npz",
+        runs=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/mlflow.json",
+        timing=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/timing.json",
+    params:
+        job=job_spec,
+    log:
+        f"{LOGS}/train/{{dataset}}/{{variant}}/eta={{eta}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train/{{dataset}}/{{variant}}/eta={{eta}}.tsv"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,16 @@
+"""Snakemake adapter: create the MLflow store and experiment once."""
+import json
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+
+from gdbasins import files, tracking
+
+uri, experiment = snakemake.params.uri, snakemake.params.experiment
+experiment_id = tracking.init_store(uri, experiment, snakemake.params.artifacts)
+logging.info("tracking store %s, experiment %r (id %s)", uri, experiment, experiment_id)
+files.write_text(snakemake.output.store, json.dumps(
+    {"uri": uri, "experiment": experiment, "experiment_id": experiment_id}, indent=1) + "\n")

@@ -1,0 +1,25 @@
+"""Snakemake adapter: train one (dataset, variant, learning rate) job and mirror it into MLflow."""
+import json
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+
+from gdbasins import files, tracking
+from gdbasins.job import run_job
+
+job = snakemake.params.job
+out = snakemake.output
+timing = run_job(snakemake.input.dataset, job, out.results)
+store = json.load(open(snakemake.input.store))
+params = {k: v for k, v in job.items() if k != "key"}
+stopwatch = tracking.Stopwatch()
+with stopwatch:
+    ids = tracking.log_job(store["uri"], store["experiment_id"], job["key"], params, out.results,
+                           snakemake.input.dataset)
+timing["mlflow_seconds"] = stopwatch.seconds
+logging.info("logged %d runs to MLflow in %.1f s", 1 + len(ids["children"]), stopwatch.seconds)
+files.write_text(out.runs, json.dumps(dict(ids, uri=store["uri"], job=job["key"], variant=job["variant"], eta=job["eta"]), indent=1) + "\n")
+files.write_text(out.timing, json.dumps(timing, indent=1) + "\n")
