@@ -92,7 +92,17 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
                 job["key"] = f"{config['study']}/{name}/{variant}/eta={eta_label(eta)}"
                 jobs.append(job)
         datasets[name] = ds
-    return {"datasets": datasets, "jobs": jobs, "tolerances": tolerances}
+    return _canonical({"datasets": datasets, "jobs": jobs, "tolerances": tolerances})
+
+
+def _canonical(obj):
+    """Dicts with sorted keys, all the way down: the same config written in another key order
+    gives the same job parameters (Snakemake reruns a job whose parameters changed)."""
+    if isinstance(obj, dict):
+        return {k: _canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    return obj
 
 
 def _check_generator(where: str, ds: dict) -> int:

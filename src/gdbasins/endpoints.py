@@ -46,14 +46,15 @@ class Tolerances:
     ``global_gap``: polished loss - L* at or below which a run is ``global`` (default 1e-4).
     ``grad``: gradient norm at or below which a polished point is stationary (1e-6).
     ``eig``: Hessian eigenvalues with ``|lambda| <= eig`` count as flat (1e-6).
-    ``converged_gap``: raw loss - polished loss at or below which a run had converged (1e-3).
+    ``converged_gap``: raw loss - polished loss at or below which a run had converged (1e-2;
+    SGD at a constant rate hovers above its minimum by an amount that grows with the rate).
     ``escape``: loss decrease that confirms a saddle after a step off it (1e-6).
     """
 
     global_gap: float = 1e-4
     grad: float = 1e-6
     eig: float = 1e-6
-    converged_gap: float = 1e-3
+    converged_gap: float = 1e-2
     escape: float = 1e-6
 
     def __post_init__(self):

@@ -1,0 +1,77 @@
+"""Bad configs stop before any job runs, naming the key; nothing is written."""
+
+import copy
+
+import pytest
+
+from gdbasins.config import ConfigError, resolve, validate
+from helpers import smoke_config, snakemake
+
+GOOD = smoke_config()
+
+
+def broken(path, value=None, delete=False):
+    cfg = copy.deepcopy(GOOD)
+    *parents, last = path
+    node = cfg
+    for p in parents:
+        node = node[p]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+# (config, text the message must contain): each names the key and what was expected.
+BAD = [
+    (broken(["variants", "adam"], [0.1]), "'adam' was unexpected"),
+    (broken(["datasets", "moons", "generator"], "mnist"), "'mnist' is not one of"),
+    (broken(["datasets", "moons", "network", "activation"], "softsign"), "'softsign' is not one of"),
+    (broken(["datasets", "moons", "network", "loss"], "hinge"), "'hinge' is not one of"),
+    (broken(["variants", "sgd"], [0.1, -0.5]), "-0.5 is less than or equal to the minimum of 0"),
+    (broken(["variants", "batch"], ["fast"]), "'fast' is not of type 'number'"),
+    (broken(["seeds"], 0), "0 is less than the minimum of 1"),
+    (broken(["seeds"], -3), "-3 is less than the minimum of 1"),
+    (broken(["epochs"], 0), "0 is less than the minimum of 1"),
+    (broken(["minibatch_size"], 1000), "'minibatch_size': must be <= the 45 training samples of dataset 'moons'"),
+    (broken(["variants", "minibatch"], []), "should be non-empty"),
+    (broken(["datasets"], {}), "should be non-empty"),
+    (broken(["learning_rate"], 0.1), "'learning_rate' was unexpected"),
+    (broken(["tolerances"], {"global_gap": -1e-4}), "-0.0001 is less than or equal to the minimum of 0"),
+    (broken(["datasets", "../x"], {"generator": "xor"}), "'../x' does not match"),
+    (broken(["datasets", "moons", "params", "nois"], 0.2), "'datasets.moons.params.nois': not a parameter of generator 'moons'"),
+    (broken(["datasets", "teacher", "network"], {"hidden": [2], "loss": "bce", "output": "sigmoid"}),
+     "'datasets.teacher.network.loss': 'bce' needs targets in [0, 1]"),
+    (broken(["datasets", "moons", "network", "output"], "identity"), "'output' parameter must be 'sigmoid' with loss 'bce'"),
+    (broken(["seeds"], "many"), "'many' is not of type 'integer'"),
+]
+
+
+@pytest.mark.parametrize("cfg,message", BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_config_is_refused_with_the_key(cfg, message):
+    with pytest.raises(ConfigError) as info:
+        resolve(validate(cfg))
+    assert message in str(info.value)
+
+
+def test_good_config_expands_into_jobs():
+    resolved = resolve(validate(GOOD))
+    assert len(resolved["jobs"]) == 30
+    job = next(j for j in resolved["jobs"] if j["key"] == "smoke/xor/minibatch/eta=0.1")
+    assert job["batch_size"] == 2 and job["epochs"] == 200 and job["network"]["hidden"] == [2]
+    assert resolved["tolerances"]["global_gap"] == 1e-4  # the schema's default
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("index,names", [
+    (0, "'adam' was unexpected"), (4, "On instance['variants']['sgd'][1]"),
+    (9, "config key 'minibatch_size'"), (14, "'../x' does not match"),
+    (15, "config key 'datasets.moons.params.nois'"),
+])
+def test_workflow_stops_before_any_job_and_writes_nothing(tmp_path, index, names):
+    cfg, _ = BAD[index]
+    proc = snakemake(tmp_path, "--cores", "1", config=cfg, check=False, timeout=120)
+    assert proc.returncode != 0
+    assert names in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == ["config.yaml"]

@@ -1,0 +1,95 @@
+"""The whole workflow on the smoke config: files, the MLflow store, and what reruns."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from gdbasins import files
+from helpers import dry_run_jobs, smoke_config, snakemake
+
+pytestmark = pytest.mark.integration
+
+N_JOBS, N_SEEDS, DATASETS = 30, 4, ["xor", "moons", "circles", "spirals", "teacher"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    work = tmp_path_factory.mktemp("smoke")
+    snakemake(work, "--cores", "2")
+    return work
+
+
+def runs_of(work):
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gdbasins/smoke")
+    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_every_job_and_dataset_file_exists(study):
+    root = study / "data" / "smoke"
+    for name in DATASETS:
+        assert files.load(root / "datasets" / f"{name}.npz")[1]["name"] == name
+        table = pd.read_csv(root / "outcomes" / f"{name}.csv")
+        assert len(table) == 6 * N_SEEDS
+        assert set(table["outcome"]) <= {"global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged"}
+    results = sorted(root.glob("runs/*/*/eta=*/results.npz"))
+    assert len(results) == N_JOBS
+    arrays, meta = files.load(results[0])
+    assert arrays["history/loss"].shape == (meta["job"]["epochs"] + 1, N_SEEDS)  # the full history
+    log = (study / "logs" / "smoke" / "train" / "moons" / "sgd" / "eta=0.1.log").read_text()
+    assert "epoch 30/30" in log and "logged 5 runs to MLflow" in log
+    assert (study / "logs" / "smoke" / "benchmarks" / "train" / "moons" / "sgd" / "eta=0.1.tsv").exists()
+
+
+def test_store_holds_one_parent_per_job_and_one_child_per_seed(study):
+    client, parents, children = runs_of(study)
+    assert len(parents) == N_JOBS and len(children) == N_JOBS * N_SEEDS
+    assert {r.info.status for r in parents + children} == {"FINISHED"}
+    parent_ids = {r.info.run_id for r in parents}
+    per_parent = pd.Series([r.data.tags["mlflow.parentRunId"] for r in children]).value_counts()
+    assert set(per_parent.index) == parent_ids and set(per_parent) == {N_SEEDS}
+    keys = [r.data.tags["gdbasins.job"] for r in parents]
+    assert len(set(keys)) == N_JOBS
+    # the job's own record of its run ids agrees with the store
+    record = json.loads((study / "data/smoke/runs/moons/sgd/eta=0.1/mlflow.json").read_text())
+    assert record["parent"] in parent_ids and len(record["children"]) == N_SEEDS
+
+
+def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
+    client, parents, children = runs_of(study)
+    p = next(r for r in parents if r.data.tags["gdbasins.job"] == "smoke/moons/sgd/eta=0.1")
+    assert p.data.params["eta"] == "0.1" and p.data.params["variant"] == "sgd"
+    assert p.data.params["network.activation"] == "tanh" and p.data.params["batch_size"] == "1"
+    assert p.data.params["tolerances.global_gap"] == "0.0001" and p.data.params["seeds"] == "4"
+    assert p.data.tags["gdbasins.code_version"]
+    assert abs(sum(v for k, v in p.data.metrics.items() if k.startswith("share_")) - 1) < 1e-9
+    [inp] = p.inputs.dataset_inputs
+    digest = files.load(study / "data/smoke/datasets/moons.npz")[1]["sha256"]
+    assert inp.dataset.name == "moons" and digest.startswith(inp.dataset.digest)
+    assert [a.path for a in client.list_artifacts(p.info.run_id)] == ["sgd_eta=0.1.png"]
+    kids = [c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id]
+    c = kids[0]
+    assert c.data.tags["outcome"] in {"global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged"}
+    assert {"polished_loss", "eig_min", "sharpness", "loss", "test_accuracy"} <= set(c.data.metrics)
+    history = client.get_metric_history(c.info.run_id, "loss")
+    assert len(history) > 10 and history[-1].step == 30
+    weights = json.loads(open(client.download_artifacts(c.info.run_id, "weights.json")).read())
+    seed = int(c.data.tags["gdbasins.seed"])
+    arrays, _ = files.load(study / "data/smoke/runs/moons/sgd/eta=0.1/results.npz")
+    np.testing.assert_array_equal(weights["final"], arrays["theta"][seed])
+
+
+def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
+    again = snakemake(study, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    cfg = smoke_config()
+    cfg["variants"]["sgd"] = [0.01, 0.2]  # 0.1 -> 0.2, every dataset but teacher (own grid)
+    proc = snakemake(study, "-n", config=cfg)
+    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "all": 1}
+    assert "eta=0.2" in proc.stdout and "eta=0.01/" not in proc.stdout
