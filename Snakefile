@@ -14,9 +14,10 @@ include: "workflow/rules/datasets.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/classify.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        expand(f"{ROOT}/outcomes/{{dataset}}.csv", dataset=DATASETS),
+        rules.report.output,
     default_target: True

@@ -13,7 +13,7 @@ import pandas as pd
 from .endpoints import Tolerances, classify
 from .job import load_results
 
-__all__ = ["reference_optimum", "outcomes_table", "first_epoch_within"]
+__all__ = ["reference_optimum", "outcomes_table", "first_epoch_within", "descent_share"]
 
 
 def reference_optimum(tables: list[pd.DataFrame], metas: list[dict]) -> tuple[float, str]:
@@ -33,6 +33,21 @@ def first_epoch_within(loss: np.ndarray, target: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         hit = loss <= target
     return np.where(hit.any(axis=0), hit.argmax(axis=0), -1)
+
+
+def descent_share(loss: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Per column of ``loss`` (epochs + 1, runs): the share of epochs in which the full-data loss
+    went down, up to epoch ``stop`` (the end where ``stop`` < 0): how directly a run travelled."""
+    E = loss.shape[0] - 1
+    out = np.full(loss.shape[1], np.nan)
+    with np.errstate(invalid="ignore"):
+        down = np.diff(loss, axis=0) < 0
+    for r in range(loss.shape[1]):
+        end = E if stop[r] < 0 else stop[r]
+        finite = np.isfinite(loss[: end + 1, r]).all()
+        if end > 0 and finite:
+            out[r] = down[:end, r].mean()
+    return out
 
 
 def outcomes_table(result_paths, tol: Tolerances) -> pd.DataFrame:
@@ -61,6 +76,7 @@ def outcomes_table(result_paths, tol: Tolerances) -> pd.DataFrame:
             if k in final:
                 df[f"final_{k}"] = final[k]
         df["epochs_to_global"] = np.where(epochs_to >= 0, epochs_to, np.nan)
+        df["descent_share"] = descent_share(histories["loss"], epochs_to)
         df["updates_to_global"] = df["epochs_to_global"] * meta["updates_per_epoch"]
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)

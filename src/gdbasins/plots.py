@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["loss_curves", "save"]
+__all__ = ["loss_curves", "save", "global_share_heatmap", "best_rate_curves", "polished_levels",
+           "sharpness_accuracy", "landscape"]
 
 
 def _pyplot():
@@ -49,4 +50,132 @@ def loss_curves(loss: np.ndarray, path, title: str, diverged_at=None) -> None:
         ax.set_xscale("symlog", linthresh=10)
     n_div = int(np.sum(np.asarray(diverged_at) >= 0)) if diverged_at is not None else 0
     ax.set(xlabel="epoch", ylabel="training loss", title=title + (f" ({n_div} diverged)" if n_div else ""))
+    save(fig, path)
+
+
+VARIANT_COLORS = {"batch": "C0", "minibatch": "C2", "sgd": "C3"}
+
+
+def global_share_heatmap(table, path) -> None:
+    """Share of global outcomes, one panel per dataset, one row per variant, one cell per
+    learning rate (the variants' grids differ, so each row has its own rates)."""
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(7.5, 1.5 + 1.25 * len(datasets)), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, dataset in zip(axes[:, 0], datasets):
+        t = table[table["dataset"] == dataset]
+        variants = [v for v in VARIANT_COLORS if v in set(t["variant"])]
+        for i, v in enumerate(variants):
+            for eta, share in t.loc[t["variant"] == v, ["eta", "global"]].itertuples(index=False):
+                x = np.log10(eta)
+                ax.add_patch(plt.Rectangle((x - 0.24, i - 0.4), 0.48, 0.8, color=cmap(share)))
+                ax.text(x, i, f"{share:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if share < 0.6 else "black")
+        xs = np.log10(t["eta"].to_numpy())
+        ax.set_xlim(xs.min() - 0.5, xs.max() + 0.5)
+        ax.set_ylim(-0.6, len(variants) - 0.4)
+        ax.set_yticks(range(len(variants)), variants)
+        ticks = np.arange(np.floor(xs.min()), np.ceil(xs.max()) + 1)
+        ax.set_xticks(ticks, [f"{10 ** k:g}" for k in ticks])
+        ax.set_title(dataset, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("learning rate")
+    fig.suptitle("Share of runs ending in the global minimum", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def best_rate_curves(curves: dict, path) -> None:
+    """Median and interquartile band of the training loss per variant at its best rate, one
+    panel per dataset. ``curves[dataset][variant] = (eta, loss of shape (epochs + 1, seeds))``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), squeeze=False)
+    for ax, (dataset, per_variant) in zip(axes[0], curves.items()):
+        for variant, (eta, loss) in per_variant.items():
+            with np.errstate(all="ignore"):
+                finite = np.where(np.isfinite(loss), loss, np.nan)
+                if not np.isfinite(finite).any():
+                    continue
+                q1, med, q3 = np.nanpercentile(finite, [25, 50, 75], axis=1)
+            e = np.arange(len(med)) + 1
+            c = VARIANT_COLORS[variant]
+            ax.fill_between(e, q1, q3, color=c, alpha=0.2, lw=0)
+            ax.plot(e, med, color=c, lw=1.5, label=f"{variant} (eta {eta:g})")
+        ax.set(xscale="log", yscale="log", title=dataset, xlabel="epoch + 1")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("training loss")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def polished_levels(runs, path) -> None:
+    """Polished loss minus L* for every run, per dataset and variant: distinct minima show as
+    distinct levels (log scale; gaps below 1e-12 drawn at 1e-12)."""
+    plt = _pyplot()
+    datasets = sorted(runs["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.0 * len(datasets), 3.4), squeeze=False)
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    for ax, dataset in zip(axes[0], datasets):
+        d = runs[(runs["dataset"] == dataset) & np.isfinite(runs["polished_loss"])]
+        for i, v in enumerate(VARIANT_COLORS):
+            g = d[d["variant"] == v]
+            gap = np.maximum(g["gap"].to_numpy(), 1e-12)
+            ax.scatter(i + rng.uniform(-0.3, 0.3, len(g)), gap, s=4, color=VARIANT_COLORS[v], alpha=0.5)
+        ax.set(yscale="log", title=dataset)
+        ax.set_xticks(range(3), list(VARIANT_COLORS), fontsize=8)
+    axes[0, 0].set_ylabel("polished loss - L*")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def sharpness_accuracy(runs, path) -> None:
+    """Largest Hessian eigenvalue at the polished endpoint against held-out accuracy."""
+    plt = _pyplot()
+    d = runs[np.isfinite(runs["eig_max"]) & runs.get("final_test_accuracy", runs["eig_max"] * np.nan).notna()]
+    datasets = sorted(d["dataset"].unique())
+    if not datasets:
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.text(0.5, 0.5, "no run with a held-out set and a finite endpoint", ha="center")
+        ax.axis("off")
+        save(fig, path)
+        return
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 3.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        g = d[d["dataset"] == dataset]
+        for v, c in VARIANT_COLORS.items():
+            h = g[g["variant"] == v]
+            ax.scatter(h["eig_max"], h["final_test_accuracy"], s=5, color=c, alpha=0.5, label=v)
+        ax.set(xscale="log", title=dataset, xlabel="sharpness (largest eigenvalue)")
+    axes[0, 0].set_ylabel("held-out accuracy")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def landscape(grid_a, grid_b, loss, paths: dict, path, title: str) -> None:
+    """A 2-D slice of the loss around one seed's initial weights (at the origin) with each
+    variant's path projected on it. ``paths[variant] = (eta, coords of shape (points, 2))``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    with np.errstate(all="ignore"):
+        z = np.log10(np.maximum(loss, 1e-12))
+    cs = ax.contourf(grid_a, grid_b, z, levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="log10 training loss")
+    for variant, (eta, xy) in paths.items():
+        c = VARIANT_COLORS[variant]
+        ax.plot(xy[:, 0], xy[:, 1], color=c, lw=1.4, label=f"{variant} (eta {eta:g})")
+        ax.plot(xy[-1, 0], xy[-1, 1], "o", color=c, mec="white")
+    ax.plot(0, 0, "k*", ms=10, label="initial weights")
+    ax.set(title=title, xlabel="direction 1", ylabel="direction 2")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def placeholder(path, text: str) -> None:
+    """A figure that says why the real one could not be drawn."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
     save(fig, path)

@@ -70,7 +70,7 @@ class TrainResult:
     array of shape (epochs + 1, R), row e measured on the full training set after e epochs (NaN
     after a replica diverged). ``diverged_at``: epoch of divergence per replica, -1 if none.
     ``seconds``: cumulative wall time after each epoch, shape (epochs + 1,) (not reproducible,
-    so kept apart from the history).
+    so kept apart from the history). ``snapshots``: epoch -> parameters (R, P), when asked for.
     """
 
     theta: np.ndarray
@@ -80,6 +80,7 @@ class TrainResult:
     batch_size: int
     updates_per_epoch: int
     seconds: np.ndarray = field(repr=False)
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def diverged(self) -> np.ndarray:
@@ -103,6 +104,7 @@ def train(
     y_test=None,
     divergence_bound: float = 1e6,
     progress: Callable[[int, int], None] | None = None,
+    snapshot_every: int = 0,
 ) -> TrainResult:
     """Train one replica per seed with gradient descent of the given batch size.
 
@@ -110,6 +112,8 @@ def train(
     samples per replica (full batch uses the data as given: order does not change its gradient).
     A replica whose loss turns non-finite or exceeds ``divergence_bound`` is marked diverged and
     frozen; the others go on. ``progress(epoch, epochs)`` is called after every epoch.
+    ``snapshot_every = k > 0`` keeps the parameters at epochs 0, k, 2k, ... and the last in
+    ``TrainResult.snapshots`` (the path a run took).
     """
     seeds = [int(s) for s in np.atleast_1d(np.asarray(seeds))]
     if not seeds:
@@ -157,6 +161,7 @@ def train(
     grad = np.empty_like(theta)
     workspaces = {}
     seconds = np.full(epochs + 1, np.nan)
+    snapshots = {}
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         for epoch in range(epochs + 1):
@@ -186,6 +191,8 @@ def train(
                 theta[blown] = 0.0  # frozen: keeps later arithmetic finite and cheap
                 eta_col[blown] = 0.0
             seconds[epoch] = time.perf_counter() - start
+            if snapshot_every and (epoch % snapshot_every == 0 or epoch == epochs or not alive.any()):
+                snapshots[epoch] = np.where(alive[:, None], theta, final)
             if epoch == epochs or not alive.any():
                 break
             if batch_size == n:  # the full-data gradient just computed is the epoch's one update
@@ -204,6 +211,7 @@ def train(
         batch_size=batch_size,
         updates_per_epoch=-(-n // batch_size),
         seconds=seconds,
+        snapshots=snapshots,
     )
 
 

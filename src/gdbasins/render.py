@@ -1,0 +1,386 @@
+"""Write the study's report: tables (CSV), figures (PNG), ``README.md`` and ``index.html``.
+
+:func:`build` is what the ``report`` rule runs: it reads the per-dataset outcome tables and the
+jobs' result files, computes everything with :mod:`gdbasins.report`, draws with
+:mod:`gdbasins.plots` and writes the files. Everything written is deterministic except
+``timings.csv`` (measured wall time), which the report names as such.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, files, plots, report
+from .datasets import Dataset
+from .endpoints import OUTCOMES, Tolerances
+from .job import dataset_salt, load_results, network_for
+from .landscape import plane, project, slice_loss
+from .train import train
+
+__all__ = ["build", "missing_jobs", "versions"]
+
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "mlflow", "snakemake")
+
+
+def versions() -> dict[str, str]:
+    """Python and the versions of the packages the study ran with."""
+    out = {"python": platform.python_version(), "gdbasins": __version__}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def missing_jobs(expected: list[str], present: list[str]) -> list[str]:
+    """Job keys that are expected but have no result."""
+    have = set(present)
+    return [k for k in expected if k not in have]
+
+
+def _fmt_table(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Numbers as text for reading: NaN as an em dash (never as a number)."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [("—" if not np.isfinite(v) else f"{v:.{digits}g}") for v in out[c]]
+    return out
+
+
+def _md(df: pd.DataFrame) -> str:
+    df = _fmt_table(df)
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, sep, *rows])
+
+
+def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config: dict, out_dir, *,
+          code_version: str = "unknown", absent: list[str] | None = None, landscapes: bool = True) -> dict:
+    """Build the report in ``out_dir``; returns the paths written (name -> path). ``dataset_paths``
+    maps dataset names to their files (the landscapes retrain one seed on them).
+
+    ``absent``: job keys with no results (a partial report, allowed only when asked for); the
+    report's first line lists them.
+    """
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    runs = pd.concat([pd.read_csv(p) for p in outcome_paths], ignore_index=True)
+    tol = Tolerances(**config["tolerances"])
+    gaps = config.get("report_gaps", [1e-6, 1e-4, 1e-3])
+    table = report.outcome_table(runs)
+    best = report.best_rates(table)
+    paired = report.paired_table(runs, table)
+    tolerance = report.tolerance_table(runs, tol, gaps)
+    levels = report.minima_levels(runs)
+    verdicts = report.claims(runs, table)
+    robustness = _robustness(runs, tol, gaps)
+    timings = _timings(runs, timing_paths)
+
+    written = {}
+    for name, df in (("outcomes", table), ("best_rates", best), ("paired", paired), ("tolerance", tolerance),
+                     ("minima_levels", levels), ("claims", verdicts), ("claims_by_tolerance", robustness),
+                     ("timings", timings)):
+        path = out / "tables" / f"{name}.csv"
+        files.write_text(path, df.to_csv(index=False, float_format="%.6g"))
+        written[name] = path
+
+    results = {}
+    for p in result_paths:
+        _, histories, meta, arrays = load_results(p)
+        j = meta["job"]
+        results[(j["dataset"], j["variant"], j["eta"])] = (histories, meta, arrays)
+    figs = _figures(runs, table, best, results, dataset_paths, out / "figures", landscapes)
+    written.update(figs)
+    md = _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness, timings, config, tol, gaps,
+                   code_version, absent, figs, out)
+    files.write_text(out / "README.md", md)
+    files.write_text(out / "index.html", _html(md))
+    written.update(readme=out / "README.md", html=out / "index.html")
+    return written
+
+
+def _robustness(runs, tol, gaps) -> pd.DataFrame:
+    """Claims 1-3 re-decided with the global minimum counted at each gap above L*."""
+    rows = []
+    for gap in gaps:
+        r = runs.assign(outcome=report.reclassify(runs, tol, gap))
+        v = report.claims(r, report.outcome_table(r))
+        for row in v.itertuples():
+            rows.append({"gap": gap, "claim": row.claim, "dataset": row.dataset, "verdict": row.verdict})
+    df = pd.DataFrame(rows)
+    return df.pivot_table(index=["claim", "dataset"], columns="gap", values="verdict", aggfunc="first").reset_index()
+
+
+def _timings(runs, timing_paths) -> pd.DataFrame:
+    """Measured wall time per epoch of every job, and the median seconds to the global minimum
+    (epochs to it times seconds per epoch). Varies between runs of the same config."""
+    rows = []
+    for p in timing_paths:
+        t = json.loads(Path(p).read_text())
+        rows.append({"job": str(Path(p).parent), **t})
+    t = pd.DataFrame(rows)
+    if t.empty:
+        return t
+    parts = t["job"].str.extract(r"runs/(?P<dataset>[^/]+)/(?P<variant>[^/]+)/eta=(?P<eta>[^/]+)$")
+    t = pd.concat([parts.assign(eta=parts["eta"].astype(float)), t.drop(columns="job")], axis=1)
+    med = runs.groupby(["dataset", "variant", "eta"])["epochs_to_global"].median().rename("median_epochs_to_global")
+    t = t.merge(med.reset_index(), on=["dataset", "variant", "eta"], how="left")
+    t["median_seconds_to_global"] = t["median_epochs_to_global"] * t["seconds_per_epoch"]
+    return report._sorted(t)
+
+
+def _figures(runs, table, best, results, dataset_paths, fig_dir: Path, landscapes: bool) -> dict:
+    figs = {}
+    p = fig_dir / "global_share.png"
+    plots.global_share_heatmap(table, p)
+    figs["global_share"] = p
+    curves = {}
+    for row in best.itertuples():
+        key = (row.dataset, row.variant, row.eta)
+        if key in results:
+            curves.setdefault(row.dataset, {})[row.variant] = (row.eta, results[key][0]["loss"])
+    p = fig_dir / "loss_curves_best_rates.png"
+    plots.best_rate_curves(curves, p)
+    figs["loss_curves"] = p
+    p = fig_dir / "polished_levels.png"
+    plots.polished_levels(runs, p)
+    figs["polished_levels"] = p
+    p = fig_dir / "sharpness_accuracy.png"
+    plots.sharpness_accuracy(runs, p)
+    figs["sharpness_accuracy"] = p
+    if landscapes:
+        for dataset in sorted(runs["dataset"].unique()):
+            p = fig_dir / f"landscape_{dataset}.png"
+            reason = _landscape(dataset, runs, best, results, Path(dataset_paths[dataset]), p)
+            if reason:
+                plots.placeholder(p, f"{dataset}: no landscape ({reason})")
+            figs[f"landscape_{dataset}"] = p
+    return figs
+
+
+def _landscape(dataset, runs, best, results, dataset_path: Path, path) -> str | None:
+    """Retrain one seed under each variant at its best rate, keeping its path, and draw the
+    loss on the plane through its initial weights and the batch and SGD endpoints. The seed is
+    the first whose variants ended at different polished losses (else seed 0). Returns why it
+    could not be drawn, or None."""
+    b = best[best["dataset"] == dataset].set_index("variant")["eta"]
+    if not {"batch", "sgd"} <= set(b.index):
+        return "needs both batch and SGD runs"
+    d = runs[runs["dataset"] == dataset]
+    at_best = pd.concat([d[(d["variant"] == v) & (d["eta"] == e)] for v, e in b.items()])
+    if at_best["diverged"].all():
+        return "every run diverged"
+    spread = at_best.groupby("seed")["polished_loss"].agg(lambda s: s.max() - s.min())
+    seed = int(spread.index[spread > 1e-3][0]) if (spread > 1e-3).any() else int(spread.index[0])
+    histories, meta, arrays = results[(dataset, "batch", b["batch"])]
+    job = meta["job"]
+    ds = Dataset(dataset_path)
+    net = network_for(ds, job["network"])
+    paths, ends = {}, {}
+    for variant, eta in b.items():
+        _, m, _ = results[(dataset, variant, eta)]
+        epochs = m["job"]["epochs"]
+        res = train(net, ds.X_train, ds.y_train, seeds=[seed], eta=eta, batch_size=m["batch_size"], epochs=epochs,
+                    init=job["network"]["init"], init_scale=job["network"]["init_scale"], salt=dataset_salt(dataset),
+                    snapshot_every=max(1, epochs // 200))
+        if res.diverged[0]:
+            continue
+        paths[variant] = (eta, np.stack([res.snapshots[e][0] for e in sorted(res.snapshots)]))
+        ends[variant] = res.theta[0]
+    if "batch" not in ends or "sgd" not in ends:
+        return "the chosen seed diverged"
+    theta0 = arrays["theta0"][list(arrays["seeds"]).index(seed)]
+    directions = plane(theta0, ends["batch"], ends["sgd"], np.random.default_rng(seed))
+    coords = {v: (eta, project(p, theta0, directions)) for v, (eta, p) in paths.items()}
+    allxy = np.concatenate([xy for _, xy in coords.values()] + [np.zeros((1, 2))])
+    lo, hi = allxy.min(axis=0), allxy.max(axis=0)
+    pad = 0.25 * np.maximum(hi - lo, 1e-3)
+    a = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 61)
+    bgrid = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 61)
+    loss = slice_loss(net, ds.X_train, ds.y_train, theta0, directions, a, bgrid)
+    plots.landscape(a, bgrid, loss, coords, path, f"{dataset}, seed {seed}: plane of the batch and SGD endpoints")
+    return None
+
+
+def _verdict_mark(v: str) -> str:
+    return {"supported": "✅ supported", "contradicted": "❌ contradicted", "inconclusive": "❔ inconclusive"}.get(v, v)
+
+
+def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness, timings, config, tol, gaps,
+              code_version, absent, figs, out: Path) -> str:
+    rel = {k: Path(v).relative_to(out).as_posix() for k, v in figs.items()}
+    n_runs = len(runs)
+    lines = []
+    if absent:
+        lines += [f"**Partial report: {len(absent)} job(s) absent: {', '.join(absent)}.**", ""]
+    lines += [f"# Where does gradient descent end up? Study `{config['study']}`", ""]
+    overall = verdicts[verdicts["dataset"] == "overall"].set_index("claim")
+    lines += ["## Headline", "",
+              f"{n_runs} runs: {runs['dataset'].nunique()} datasets, {runs.groupby(['dataset', 'variant', 'eta']).ngroups} "
+              f"(dataset, variant, learning rate) jobs, {config['seeds']} seeds each. Verdicts on the explainer's claims "
+              f"(overall = the verdict of a majority of datasets):", ""]
+    lines += ["| claim | overall | by dataset |", "|---|---|---|"]
+    for claim, statement in report.CLAIMS.items():
+        if claim not in overall.index:
+            continue
+        per = verdicts[(verdicts["claim"] == claim) & (verdicts["dataset"] != "overall")]
+        by = ", ".join(f"{r.dataset}: {r.verdict}" for r in per.itertuples())
+        lines.append(f"| {claim}. {statement} | **{_verdict_mark(overall.loc[claim, 'verdict'])}** | {by} |")
+    lines += ["", _outcome_summary(runs, best), ""]
+    if "global_share" in rel:
+        lines += [f"![Share of runs ending in the global minimum]({rel['global_share']})", ""]
+    lines += ["## The claims, one by one", ""]
+    for claim, statement in report.CLAIMS.items():
+        per = verdicts[verdicts["claim"] == claim]
+        if per.empty:
+            continue
+        lines += [f"### Claim {claim}: {statement}", "", f"Test: {per.iloc[0]['test'].split(',')[0]}…", "",
+                  "| dataset | verdict | test | numbers |", "|---|---|---|---|"]
+        for r in per.itertuples():
+            lines.append(f"| {r.dataset} | {_verdict_mark(r.verdict)} | {r.test} | {r.numbers} |")
+        rob = robustness[robustness["claim"] == claim]
+        if not rob.empty:
+            gap_cols = [c for c in rob.columns if c not in ("claim", "dataset")]
+            flips = [r for r in rob.itertuples(index=False) if len(set(r[2:])) > 1]
+            lines += ["", f"Does the verdict survive the tolerance? Global minimum counted at a gap above L* of "
+                          f"{', '.join(f'{g:g}' for g in gap_cols)}: "
+                      + ("the verdict is the same at every gap." if not flips else
+                         "it **changes** for " + "; ".join(f"{r[1]} ({' / '.join(r[2:])})" for r in flips) + ".")]
+        lines.append("")
+    lines += ["## Where the runs ended", "",
+              f"Outcome shares per dataset, variant and learning rate ({config['seeds']} seeds each; `global` with its "
+              "95% Wilson interval). Speed columns count only runs that reached the global minimum (`never_reached` the "
+              "others). Sharpness is the largest Hessian eigenvalue at the polished endpoint; accuracy is held-out accuracy "
+              "of the trained network.", ""]
+    cols = ["dataset", "variant", "eta", "seeds", "global", "global_lo", "global_hi", "local", "plateau", "saddle",
+            "unresolved", "unconverged", "diverged", "converged", "median_final_loss", "median_polished_loss",
+            "median_epochs_to_global", "median_updates_to_global", "never_reached", "median_sharpness",
+            "median_test_accuracy"]
+    lines += [_md(table[cols]), ""]
+    lines += ["Each variant's best learning rate (highest global share, then fewest updates):", "",
+              _md(best[["dataset", "variant", "eta", "batch_size", "global", "global_lo", "global_hi",
+                        "median_updates_to_global"]]), ""]
+    for key, title in (("loss_curves", "Loss curves at the best rates (median and interquartile band)"),
+                       ("polished_levels", "Polished loss above L*: distinct minima show as distinct levels"),
+                       ("sharpness_accuracy", "Sharpness against held-out accuracy")):
+        if key in rel:
+            lines += [f"![{title}]({rel[key]})", ""]
+    lines += ["## Paired comparisons", "",
+              "Seeds share their initial weights across variants, so variants are compared on the same seeds with "
+              "McNemar's exact test on ending in the global minimum: `a_only` / `b_only` count the seeds where only "
+              "one of the two did; `p_value` is the two-sided binomial test of those discordant pairs.", "",
+              _md(paired), ""]
+    lines += ["## Distinct minima and the tolerance", "",
+              f"Global share when the global minimum is counted at each gap above L* ({', '.join(f'{g:g}' for g in gaps)}):",
+              "", _md(tolerance), "",
+              "Distinct polished loss levels (runs within 1e-4 of each other share a level):", "", _md(levels), ""]
+    land = [k for k in rel if k.startswith("landscape_")]
+    if land:
+        lines += ["## The landscape around one seed", "",
+                  "The loss on the plane through one seed's initial weights (star) and the endpoints of batch and "
+                  "stochastic gradient descent, with each variant's path at its best rate projected on it (the paths "
+                  "also move off the plane; the projection shows their direction, not every detail).", ""]
+        lines += [f"![{k}]({rel[k]})" for k in land] + [""]
+    lines += ["## Timing (measured, varies between runs)", "",
+              "Wall seconds per epoch of each job and the median seconds to the global minimum. These are the only "
+              "numbers in this report that are not reproduced bit for bit by rerunning the same config.", "",
+              _md(timings[[c for c in ("dataset", "variant", "eta", "seconds_per_epoch", "median_epochs_to_global",
+                                       "median_seconds_to_global", "train_seconds", "analyse_seconds", "mlflow_seconds")
+                           if c in timings.columns]]) if not timings.empty else "(none)", ""]
+    lines += ["## How this was computed", "",
+              "- Every run is evaluated on the full training set at its final weights. Its **polished endpoint** is the "
+              "nearest stationary point found by L-BFGS from there; the Hessian there classifies it.",
+              f"- **L\\*** per dataset: the known optimum where there is one, else the lowest polished loss of any run "
+              f"({', '.join(f'{d}: {s}' for d, s in runs.groupby('dataset')['L_star_source'].first().items())}).",
+              f"- Tolerances: global if polished loss − L\\* ≤ {tol.global_gap:g}; stationary if gradient norm ≤ {tol.grad:g}; "
+              f"flat eigenvalues |λ| ≤ {tol.eig:g}; converged if raw − polished loss ≤ {tol.converged_gap:g}; a saddle is "
+              f"confirmed when a step along its negative eigenvector descends by more than {tol.escape:g}.",
+              "- Outcomes: " + ", ".join(f"`{o}`" for o in OUTCOMES) + " (see the project README for definitions). "
+              "`unconverged` runs were still travelling when training stopped.",
+              "- Claim rules: " + " ".join(f"({k}) {v}" for k, v in _claim_rules().items()),
+              f"- Code version `{code_version}`; " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
+              "", "Config:", "", "```json", json.dumps(config, indent=1, sort_keys=True), "```", ""]
+    return "\n".join(lines)
+
+
+def _claim_rules() -> dict:
+    return {
+        1: f"supported if the 95% Wilson interval of batch GD's share of strict local minima (at its best rate) lies "
+           f"above {report.STUCK_SHARE:.0%}, contradicted if below;",
+        2: f"McNemar's exact test (p < {report.ALPHA}) of SGD against batch GD, each at its best rate;",
+        3: "mini-batch not significantly worse than the better of batch and SGD, and fewer updates than SGD to the "
+           "global minimum (Wilcoxon signed-rank); contradicted if either fails significantly;",
+        4: "Kruskal-Wallis across stable learning rates of epochs to the global minimum and of the share of epochs "
+           "with a falling loss, for every variant.",
+    }
+
+
+def _outcome_summary(runs, best) -> str:
+    parts = []
+    for dataset, d in runs.groupby("dataset", sort=True):
+        b = best[best["dataset"] == dataset]
+        shares = ", ".join(f"{r['variant']} {r['global']:.0%} (eta {r['eta']:g})" for r in b.to_dict("records"))
+        parts.append(f"- **{dataset}**: global minimum at each variant's best rate: {shares}; "
+                     f"over all rates: " + ", ".join(f"{o} {n}" for o, n in d["outcome"].value_counts().items()) + ".")
+    return "\n".join(parts)
+
+
+def _html(md: str) -> str:
+    """A self-contained HTML page of the Markdown report (headings, tables, images, code)."""
+    body, in_table, in_code = [], False, False
+    for line in md.splitlines():
+        if line.startswith("```"):
+            body.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+            continue
+        if in_code:
+            body.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            if set(line) <= {"|", "-", " "}:
+                continue
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+                body.append("<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells) + "</tr>")
+                continue
+            body.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](", 1)
+            body.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}"></p>')
+        elif line.startswith("- "):
+            body.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
+    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gdbasins report</title><style>{style}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+
+
+def _inline(text: str) -> str:
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    t = re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+    return t

@@ -1,0 +1,61 @@
+REPORTS = "reports" if STUDY == "default" else f"reports/{STUDY}"
+TABLES = ["outcomes", "best_rates", "paired", "tolerance", "minima_levels", "claims", "claims_by_tolerance", "timings"]
+FIGURES = ["global_share", "loss_curves_best_rates", "polished_levels", "sharpness_accuracy"]
+
+
+rule report:
+    """The study's report from the pipeline's own result files: tables, figures, verdicts on
+    the claims, as Markdown, HTML and CSV; mirrored into MLflow as a summary run."""
+    input:
+        outcomes=expand(f"{ROOT}/outcomes/{{dataset}}.csv", dataset=DATASETS),
+        results=[f"{run_dir(*k)}/results.npz" for k in JOBS],
+        timings=[f"{run_dir(*k)}/timing.json" for k in JOBS],
+        datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
+        store=f"{ROOT}/tracking.json",
+        src=sources(
+            "report.py", "render.py", "plots.py", "landscape.py", "classify.py",
+            "endpoints.py", "train.py", "network.py", "functions.py", "job.py", "files.py",
+            "datasets.py", "tracking.py",
+        ),
+    output:
+        readme=report(
+            f"{REPORTS}/README.md",
+            caption="../report/readme.rst",
+            category="Report",
+        ),
+        html=f"{REPORTS}/index.html",
+        tables=[
+            report(
+                f"{REPORTS}/tables/{name}.csv",
+                caption="../report/table.rst",
+                category="Tables",
+                labels={"table": name},
+            )
+            for name in TABLES
+        ],
+        figures=[
+            report(
+                f"{REPORTS}/figures/{name}.png",
+                caption="../report/figure.rst",
+                category="Figures",
+                labels={"figure": name},
+            )
+            for name in FIGURES
+        ]
+        + [
+            report(
+                f"{REPORTS}/figures/landscape_{d}.png",
+                caption="../report/landscape.rst",
+                category="Landscapes",
+                labels={"dataset": d},
+            )
+            for d in DATASETS
+        ],
+        summary=f"{ROOT}/report_mlflow.json",
+    params:
+        config=config,
+        datasets={d: f"{ROOT}/datasets/{d}.npz" for d in DATASETS},
+    log:
+        f"{LOGS}/report.log",
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,25 @@
+"""Snakemake adapter: build the study's report and record it in MLflow."""
+import json
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+
+from pathlib import Path
+
+from gdbasins import files, render, tracking
+
+out_dir = Path(snakemake.output.readme).parent
+code = tracking.code_version()
+written = render.build(snakemake.input.outcomes, snakemake.input.results, snakemake.input.timings,
+                       snakemake.params.datasets, snakemake.params.config, out_dir, code_version=code)
+logging.info("wrote the report to %s", out_dir)
+store = json.load(open(snakemake.input.store))
+stopwatch = tracking.Stopwatch()
+with stopwatch:
+    run_id = tracking.log_summary(store["uri"], store["experiment_id"], snakemake.params.config["study"], out_dir,
+                                  written["claims"], code)
+logging.info("summary run %s logged in %.1f s", run_id, stopwatch.seconds)
+files.write_text(snakemake.output.summary, json.dumps({"uri": store["uri"], "run_id": run_id}, indent=1) + "\n")
