@@ -26,9 +26,27 @@ def runs_of(work):
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
     exp = client.get_experiment_by_name("gdbasins/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=5000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "gdbasins.kind" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return client, parents, children
+
+
+def test_report_is_built_and_recorded(study):
+    reports = study / "reports" / "smoke"
+    text = (reports / "README.md").read_text()
+    assert text.startswith("# Where does gradient descent end up? Study `smoke`")
+    claims = pd.read_csv(reports / "tables" / "claims.csv")
+    assert set(claims["claim"]) == {1, 2, 3, 4}
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    outcomes = pd.read_csv(reports / "tables" / "outcomes.csv")
+    assert len(outcomes) == N_JOBS and (outcomes["seeds"] == N_SEEDS).all()
+    for name in ("global_share", "loss_curves_best_rates", "landscape_circles"):
+        assert (reports / "figures" / f"{name}.png").stat().st_size > 1000
+    client = MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gdbasins/smoke")
+    [summary] = client.search_runs([exp.experiment_id], "tags.`gdbasins.kind` = 'summary'")
+    assert summary.info.status == "FINISHED" and "claim2.verdict" in summary.data.tags
+    assert "report/README.md" in [a.path for a in client.list_artifacts(summary.info.run_id, "report")]
 
 
 def test_every_job_and_dataset_file_exists(study):
@@ -91,5 +109,5 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
     cfg = smoke_config()
     cfg["variants"]["sgd"] = [0.01, 0.2]  # 0.1 -> 0.2, every dataset but teacher (own grid)
     proc = snakemake(study, "-n", config=cfg)
-    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "all": 1}
+    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "report": 1, "all": 1}
     assert "eta=0.2" in proc.stdout and "eta=0.01/" not in proc.stdout

@@ -88,6 +88,9 @@ def global_share_heatmap(table, path) -> None:
 def best_rate_curves(curves: dict, path) -> None:
     """Median and interquartile band of the training loss per variant at its best rate, one
     panel per dataset. ``curves[dataset][variant] = (eta, loss of shape (epochs + 1, seeds))``."""
+    if not curves:
+        placeholder(path, "no loss curves to draw")
+        return
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), squeeze=False)
     for ax, (dataset, per_variant) in zip(axes[0], curves.items()):
@@ -121,7 +124,11 @@ def polished_levels(runs, path) -> None:
             g = d[d["variant"] == v]
             gap = np.maximum(g["gap"].to_numpy(), 1e-12)
             ax.scatter(i + rng.uniform(-0.3, 0.3, len(g)), gap, s=4, color=VARIANT_COLORS[v], alpha=0.5)
-        ax.set(yscale="log", title=dataset)
+        if d.empty:
+            ax.text(0.5, 0.5, "every run diverged", ha="center", transform=ax.transAxes)
+        else:
+            ax.set_yscale("log")
+        ax.set_title(dataset)
         ax.set_xticks(range(3), list(VARIANT_COLORS), fontsize=8)
     axes[0, 0].set_ylabel("polished loss - L*")
     fig.tight_layout()
