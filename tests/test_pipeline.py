@@ -111,3 +111,25 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
     proc = snakemake(study, "-n", config=cfg)
     assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "report": 1, "all": 1}
     assert "eta=0.2" in proc.stdout and "eta=0.01/" not in proc.stdout
+
+
+def test_report_refuses_missing_results_unless_partial_is_allowed(study, tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import SMOKE, env
+
+    results = study / "data/smoke/runs/moons/sgd/eta=0.1/results.npz"
+    hidden = tmp_path / "hidden.npz"
+    results.rename(hidden)
+    try:
+        cmd = [sys.executable, "-m", "gdbasins.cli", "report", "--configfile", str(SMOKE), "--out", str(tmp_path / "r")]
+        refused = subprocess.run(cmd, cwd=study, capture_output=True, text=True, env=env())
+        assert refused.returncode == 2 and "smoke/moons/sgd/eta=0.1" in refused.stderr
+        assert not (tmp_path / "r").exists()
+        partial = subprocess.run(cmd + ["--allow-partial"], cwd=study, capture_output=True, text=True, env=env())
+        assert partial.returncode == 0, partial.stderr
+        first = (tmp_path / "r" / "README.md").read_text().splitlines()[0]
+        assert first == "**Partial report: 1 job(s) absent: smoke/moons/sgd/eta=0.1.**"
+    finally:
+        hidden.rename(results)

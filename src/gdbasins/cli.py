@@ -1,5 +1,9 @@
-"""Command line: ``gdbasins demo`` trains XOR under the three variants and prints where the runs
-ended."""
+"""Command line.
+
+``gdbasins demo`` trains XOR under the three variants and prints where the runs ended.
+``gdbasins report`` rebuilds a study's report from the result files in the working directory,
+refusing (or with ``--allow-partial``, naming on its first line) jobs whose results are missing:
+the way to a report after ``snakemake --keep-going`` left some jobs failed."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy is imported
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
+import sys
 from collections import Counter
 
 import numpy as np
@@ -32,15 +37,66 @@ def demo(seeds: int = 32, epochs: int = 2000) -> None:
             print(f"{variant:<10} {eta:>5g}  " + " ".join(f"{counts.get(o, 0):>11}" for o in OUTCOMES))
 
 
+def report(config_path: str, allow_partial: bool, out: str | None) -> int:
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from . import files, render
+    from .classify import outcomes_table
+    from .config import eta_label, resolve, validate
+    from .endpoints import Tolerances
+
+    config = validate(yaml.safe_load(Path(config_path).read_text()))
+    resolved = resolve(config)
+    root = Path("data") / config["study"]
+    present, missing, by_dataset = [], [], {}
+    for job in resolved["jobs"]:
+        run = root / "runs" / job["dataset"] / job["variant"] / f"eta={eta_label(job['eta'])}"
+        if (run / "results.npz").exists():
+            present.append(job["key"])
+            by_dataset.setdefault(job["dataset"], []).append(run)
+        else:
+            missing.append(job["key"])
+    if missing and not allow_partial:
+        print(f"gdbasins report: {len(missing)} job(s) have no results: {', '.join(missing)}. "
+              "Run the pipeline to completion, or pass --allow-partial.", file=sys.stderr)
+        return 2
+    if not by_dataset:
+        print("gdbasins report: no results at all under " + str(root), file=sys.stderr)
+        return 2
+    out_dir = Path(out or ("reports" if config["study"] == "default" else f"reports/{config['study']}"))
+    tol = Tolerances(**resolved["tolerances"])
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome_paths = []
+        for dataset, runs in sorted(by_dataset.items()):
+            path = Path(tmp) / f"{dataset}.csv"
+            files.write_text(path, outcomes_table([r / "results.npz" for r in runs], tol).to_csv(index=False, float_format="%.12g"))
+            outcome_paths.append(path)
+        runs = [r for rs in by_dataset.values() for r in rs]
+        render.build(outcome_paths, [r / "results.npz" for r in runs],
+                     [r / "timing.json" for r in runs if (r / "timing.json").exists()],
+                     {d: root / "datasets" / f"{d}.npz" for d in by_dataset}, config, out_dir, absent=missing)
+    print(f"wrote {out_dir / 'README.md'}" + (f" (partial: {len(missing)} job(s) absent)" if missing else ""))
+    return 0
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="gdbasins", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train XOR under batch, mini-batch and stochastic GD")
     d.add_argument("--seeds", type=int, default=32)
     d.add_argument("--epochs", type=int, default=2000)
+    r = sub.add_parser("report", help="rebuild a study's report from its result files")
+    r.add_argument("--configfile", default="config/config.yaml")
+    r.add_argument("--allow-partial", action="store_true", help="build it even if some jobs have no results")
+    r.add_argument("--out", help="output folder (default: the study's reports folder)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.seeds, args.epochs)
+    elif args.command == "report":
+        sys.exit(report(args.configfile, args.allow_partial, args.out))
 
 
 if __name__ == "__main__":
