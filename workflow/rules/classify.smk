@@ -6,13 +6,22 @@ rule classify:
         results=lambda w: dataset_runs(w, "results.npz"),
         runs=lambda w: dataset_runs(w, "mlflow.json"),
         store=f"{ROOT}/tracking.json",
-        src=sources("classify.py", "endpoints.py", "job.py", "files.py", "tracking.py", "plots.py"),
+        src=sources(
+            "classify.py",
+            "endpoints.py",
+            "job.py",
+            "files.py",
+            "tracking.py",
+            "plots.py",
+        ),
     output:
         outcomes=f"{ROOT}/outcomes/{{dataset}}.csv",
         curves=directory(f"{ROOT}/curves/{{dataset}}"),
-    params:
-        tolerances=RESOLVED["tolerances"],
     log:
         f"{LOGS}/classify/{{dataset}}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        tolerances=RESOLVED["tolerances"],
     script:
         "../scripts/classify.py"

@@ -1,15 +1,19 @@
 rule make_dataset:
     input:
-        src=sources("datasets.py", "files.py", "network.py", "functions.py", "checks.py"),
+        src=sources(
+            "datasets.py", "files.py", "network.py", "functions.py", "checks.py"
+        ),
     output:
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
+    log:
+        f"{LOGS}/make_dataset/{{dataset}}.log",
+    conda:
+        "../../environment.yml"
     params:
         spec=lambda w: {
             k: v
             for k, v in RESOLVED["datasets"][w.dataset].items()
             if k in ("generator", "params", "seed")
         },
-    log:
-        f"{LOGS}/make_dataset/{{dataset}}.log",
     script:
         "../scripts/make_dataset.py"

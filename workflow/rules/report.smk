@@ -1,6 +1,20 @@
 REPORTS = "reports" if STUDY == "default" else f"reports/{STUDY}"
-TABLES = ["outcomes", "best_rates", "paired", "tolerance", "minima_levels", "claims", "claims_by_tolerance", "timings"]
-FIGURES = ["global_share", "loss_curves_best_rates", "polished_levels", "sharpness_accuracy"]
+TABLES = [
+    "outcomes",
+    "best_rates",
+    "paired",
+    "tolerance",
+    "minima_levels",
+    "claims",
+    "claims_by_tolerance",
+    "timings",
+]
+FIGURES = [
+    "global_share",
+    "loss_curves_best_rates",
+    "polished_levels",
+    "sharpness_accuracy",
+]
 
 
 rule report:
@@ -13,9 +27,19 @@ rule report:
         datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
         store=f"{ROOT}/tracking.json",
         src=sources(
-            "report.py", "render.py", "plots.py", "landscape.py", "classify.py",
-            "endpoints.py", "train.py", "network.py", "functions.py", "job.py", "files.py",
-            "datasets.py", "tracking.py",
+            "report.py",
+            "render.py",
+            "plots.py",
+            "landscape.py",
+            "classify.py",
+            "endpoints.py",
+            "train.py",
+            "network.py",
+            "functions.py",
+            "job.py",
+            "files.py",
+            "datasets.py",
+            "tracking.py",
         ),
     output:
         readme=report(
@@ -52,10 +76,12 @@ rule report:
             for d in DATASETS
         ],
         summary=f"{ROOT}/report_mlflow.json",
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        "../../environment.yml"
     params:
         config=config,
         datasets={d: f"{ROOT}/datasets/{d}.npz" for d in DATASETS},
-    log:
-        f"{LOGS}/report.log",
     script:
         "../scripts/report.py"

@@ -5,11 +5,13 @@ rule init_tracking:
         src=sources("tracking.py"),
     output:
         store=f"{ROOT}/tracking.json",
+    log:
+        f"{LOGS}/init_tracking.log",
+    conda:
+        "../../environment.yml"
     params:
         uri=TRACKING_URI,
         experiment=EXPERIMENT,
         artifacts=str(Path("mlartifacts").resolve()),
-    log:
-        f"{LOGS}/init_tracking.log",
     script:
         "../scripts/init_tracking.py"
