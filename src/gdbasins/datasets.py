@@ -67,16 +67,21 @@ def spirals(*, n_samples: int = 200, noise: float = 0.1, turns: float = 1.0, tes
 
 
 def teacher(*, n_samples: int = 200, n_features: int = 2, hidden: int = 3, activation: str = "tanh",
-            scale: float = 1.0, test_fraction: float = 0.25, seed: int = 0):
+            scale: float = 2.0, test_fraction: float = 0.25, seed: int = 0):
     """Teacher-student regression: Gaussian inputs, targets from a fixed random "teacher" network
-    ``n_features - hidden - 1`` (identity output, every parameter ~ N(0, scale^2)), no noise. A
-    student of the same architecture can reach loss exactly 0: the global minimum is known."""
+    ``n_features - hidden - 1`` (identity output, every parameter ~ N(0, scale^2)), divided by
+    their standard deviation so that losses are on the same scale whatever the teacher, no noise.
+    A student of the same architecture absorbs that factor in its output layer and can reach
+    loss exactly 0: the global minimum is known."""
     rng = np.random.default_rng(seed)
     net = Network((n_features, hidden, 1), activation, "identity", "mse")
     theta = scale * rng.normal(size=(1, net.n_params))
     X = rng.normal(size=(n_samples, n_features))
     y = net.forward(theta, X)[0, :, 0]
-    info = {"teacher_sizes": list(net.sizes), "teacher_activation": activation, "teacher_theta": theta[0].tolist()}
+    target_scale = float(y.std())
+    y = y / target_scale
+    info = {"teacher_sizes": list(net.sizes), "teacher_activation": activation, "teacher_theta": theta[0].tolist(),
+            "target_scale": target_scale}
     return _split(X, y, test_fraction, rng), info
 
 
