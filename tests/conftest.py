@@ -1,6 +1,21 @@
 import os
 
+import pytest
+
 # One BLAS thread, set before NumPy is first imported (see shared engineering notes).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    """The workflow run once on two datasets (moons: tanh-sigmoid with cross-entropy; teacher:
+    tanh-identity with squared error) and three seeds; shared by the model and MLflow UI tests."""
+    from helpers import smoke_config, snakemake
+
+    cfg = smoke_config(study="small", seeds=3)
+    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in ("moons", "teacher")}
+    work = tmp_path_factory.mktemp("small")
+    snakemake(work, "--cores", "2", config=cfg)
+    return work

@@ -1,12 +1,13 @@
-"""MLflow: the browsable mirror of the pipeline's result files. The only module that imports
-mlflow (lazily, so that importing the package stays cheap).
+"""MLflow: the browsable mirror of the pipeline's result files. With :mod:`gdbasins.model` (the
+pyfunc model), the only module that imports mlflow (lazily, so that importing the package stays
+cheap).
 
 Layout in the tracking store, one experiment per study:
 
 * one **parent run** per job (dataset, variant, learning rate): every config value that shaped it
   as params, the code version and the job key as tags, the dataset as an input with its digest,
-  median curves; once the dataset is classified, the share of each outcome and a figure of the
-  loss curves;
+  median curves, the best seed's network as a pyfunc model (:func:`gdbasins.model.log_best`);
+  once the dataset is classified, the share of each outcome and a figure of the loss curves;
 * one **child run** per seed (``mlflow.parentRunId``): downsampled per-epoch curves, final and
   endpoint metrics, the final weights as an artifact; the outcome label is added as a tag when the
   dataset's reference optimum is known (:func:`record_outcomes`).
@@ -167,11 +168,14 @@ def _killed_on_sigterm(client, run_ids: list):
 
 def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_path, dataset_path,
             code: str | None = None) -> dict:
-    """Mirror one job's result file into MLflow; returns ``{"parent": id, "children": {seed: id}}``."""
+    """Mirror one job's result file into MLflow; returns ``{"parent": id, "children": {seed: id},
+    "model": id}``: the parent run logs the best seed's network as a pyfunc model
+    (:func:`gdbasins.model.log_best`; the model id is ``None`` when every seed diverged)."""
     from mlflow.entities import Metric, Param, RunTag
 
     from .datasets import Dataset
     from .job import load_results
+    from .model import log_best
 
     endpoints, histories, meta, arrays = load_results(results_path)
     ds = Dataset(dataset_path)
@@ -196,13 +200,15 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
                 _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param)
                 client.set_terminated(cid, "FINISHED")
                 children[int(seed)] = cid
+            model_id = log_best(uri, pid, job_key=job_key, sizes=meta["sizes"], network=params["network"],
+                                endpoints=endpoints, arrays=arrays, X_example=ds.X_train[:5])
         except BaseException:
             for rid in run_ids:
                 with contextlib.suppress(Exception):
                     client.set_terminated(rid, "FAILED")
             raise
         client.set_terminated(pid, "FINISHED")
-    return {"parent": pid, "children": children}
+    return {"parent": pid, "children": children, "model": model_id}
 
 
 def _metrics(Metric, values: dict, now: int, step: int = 0):

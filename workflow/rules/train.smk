@@ -14,6 +14,8 @@ rule train:
             "files.py",
             "job.py",
             "tracking.py",
+            "model.py",
+            "pyfunc_model.py",
         ),
     output:
         results=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/results.npz",

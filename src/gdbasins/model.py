@@ -1,0 +1,219 @@
+"""A job's best network as an MLflow pyfunc model: what ``mlflow.pyfunc.load_model`` and
+``mlflow models serve`` run.
+
+The model is one JSON artifact (:func:`network_record`: architecture, loss and flat weight
+vectors in :mod:`gdbasins.network`'s layout) and :class:`NetworkModel`, which rebuilds the
+:class:`~gdbasins.network.Network` from it and returns its outputs, computed by the engine's own
+forward pass. Inputs are a DataFrame with one float column per input unit (``x0``, ``x1``, ...);
+outputs a DataFrame with one column per output unit (``y0``, ...): probabilities for a sigmoid
+output, values for an identity output.
+
+**Which network.** The best seed of a job is the one with the lowest polished loss among those
+that did not diverge, and the model predicts with that seed's **polished** weights by default:
+they are the point the ranking scores (so the model's training loss is the ``polished_loss``
+recorded beside it) and the minimum the study's outcome labels describe. The record also holds
+the seed's **final** weights, where gradient descent stopped (the same basin when the run had
+converged, see ``converged`` on its seed run); load them with
+``mlflow.pyfunc.load_model(uri, model_config={"weights": "final"})``.
+
+Loading a model needs mlflow, numpy, pandas, scipy and the network module (no training code); the
+model carries a copy of this package (``code_paths``), so it loads outside the project too.
+:func:`log_best` logs one; :func:`gdbasins.tracking.log_job` calls it for every job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from .network import Network
+from .tracking import JOB_TAG
+
+__all__ = ["NetworkModel", "log_best", "best_seed", "network_record", "network_from_record", "input_columns",
+           "output_columns", "WEIGHTS", "MODEL_NAME"]
+
+#: The name of every job's logged model.
+MODEL_NAME = "network"
+
+#: The weight vectors a record holds; the first is the default.
+WEIGHTS = ("polished", "final")
+
+
+def input_columns(n_in: int) -> list[str]:
+    return [f"x{i}" for i in range(n_in)]
+
+
+def output_columns(n_out: int) -> list[str]:
+    return [f"y{j}" for j in range(n_out)]
+
+
+def best_seed(endpoints, arrays: dict) -> int | None:
+    """Row index of the seed with the lowest polished loss among those that did not diverge and
+    whose final and polished weights are finite (``endpoints`` and ``arrays`` as
+    :func:`gdbasins.job.load_results` returns them); ``None`` when there is none. Ties go to the
+    first row."""
+    loss = np.asarray(endpoints["polished_loss"], dtype=float)
+    ok = ~np.asarray(endpoints["diverged"], dtype=bool) & np.isfinite(loss)
+    for name in ("polished", "theta"):
+        ok &= np.isfinite(arrays[name]).all(axis=1)
+    if not ok.any():
+        return None
+    return int(np.flatnonzero(ok)[np.argmin(loss[ok])])
+
+
+def network_record(net: Network, weights: dict[str, np.ndarray], **info) -> dict:
+    """The JSON-able description of one network: ``sizes``, ``activation``, ``output``, ``loss``,
+    ``l2``, the flat weight vectors ``weights`` (name -> array of shape (P,), names from
+    :data:`WEIGHTS`) and any ``info`` (e.g. the seed and its losses). Floats are written with
+    ``repr`` precision, so the weights read back bit for bit."""
+    missing = [w for w in WEIGHTS if w not in weights]
+    if missing:
+        raise ValueError(f"The 'weights' parameter must hold {list(WEIGHTS)}. Got {sorted(weights)} instead.")
+    vectors = {}
+    for name in WEIGHTS:
+        theta = np.asarray(weights[name], dtype=float)
+        if theta.shape != (net.n_params,):
+            raise ValueError(f"The {name!r} weights must have shape ({net.n_params},) for sizes {net.sizes}. "
+                             f"Got shape {theta.shape} instead.")
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"The {name!r} weights must be finite. Got {np.count_nonzero(~np.isfinite(theta))} "
+                             "NaN or infinite value(s).")
+        vectors[name] = theta.tolist()
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in info.items()}
+    return {"sizes": list(net.sizes), "activation": net.activation, "output": net.output, "loss": net.loss,
+            "l2": net.l2, "layout": "per layer: W (n_in x n_out, row-major) then b", "weights": vectors, **clean}
+
+
+def network_from_record(record: dict) -> Network:
+    return Network(tuple(record["sizes"]), record["activation"], record["output"], record["loss"],
+                   float(record["l2"]))
+
+
+class NetworkModel(PythonModel):
+    """A pyfunc model of one network: its artifact ``network`` is a :func:`network_record` file.
+
+    ``model_config={"weights": "final"}`` at load time picks the final weights instead of the
+    polished ones.
+    """
+
+    def load_context(self, context):
+        with open(context.artifacts["network"]) as f:
+            record = json.load(f)
+        which = (context.model_config or {}).get("weights", WEIGHTS[0])
+        if which not in WEIGHTS:
+            raise ValueError(f"The 'weights' model config must be one of {list(WEIGHTS)}. Got {which!r} instead.")
+        self.net = network_from_record(record)
+        self.theta = np.asarray(record["weights"][which], dtype=float)[None, :]
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """Outputs of shape (m, n_out) as a DataFrame for a DataFrame of m rows of inputs (an
+        array of shape (m, n_in) works too)."""
+        if isinstance(model_input, pd.DataFrame):
+            X, index = model_input[input_columns(self.net.sizes[0])].to_numpy(dtype=float), model_input.index
+        else:
+            X, index = np.asarray(model_input, dtype=float), None
+        out = self.net.forward(self.theta, X)[0]
+        return pd.DataFrame(out, columns=output_columns(self.net.sizes[-1]), index=index)
+
+
+def _requirements() -> list[str]:
+    """Pinned pip requirements of the model, given explicitly: inferring them would load the model
+    in a subprocess and resolve the environment, seconds per job."""
+    import mlflow
+    import scipy
+
+    return [f"{m.__name__}=={m.__version__}" for m in (mlflow, np, scipy, pd)]
+
+
+@contextlib.contextmanager
+def _tracking_uri(uri: str):
+    """Point the process's tracking URI, which ``log_model`` logs to, at ``uri`` for the duration.
+
+    The environment variable does it unless ``mlflow.set_tracking_uri`` was called (its value
+    shadows the variable); the function itself is avoided when it can be, since it resets MLflow's
+    tracer, whose first reset imports OpenTelemetry's SDK (0.3 s per process).
+    """
+    import mlflow
+
+    if mlflow.get_tracking_uri() == uri:
+        yield
+        return
+    var = "MLFLOW_TRACKING_URI"
+    old_env = os.environ.get(var)
+    os.environ[var] = uri
+    shadowing = None if mlflow.get_tracking_uri() == uri else mlflow.get_tracking_uri()
+    if shadowing is not None:
+        mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        if shadowing is not None:
+            mlflow.set_tracking_uri(shadowing)
+        if old_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old_env
+
+
+def _retire(client, experiment_id: str, tag: str, value: str) -> None:
+    """Delete earlier logged models of the same job: a rerun leaves one live model per job."""
+    for m in client.search_logged_models([experiment_id], filter_string=f"tags.`{tag}` = '{value}'"):
+        client.delete_logged_model(m.model_id)
+
+
+def log_best(uri: str, run_id: str, *, job_key: str, sizes, network: dict, endpoints, arrays: dict,
+             X_example: np.ndarray) -> str | None:
+    """Log the best seed of a job as the pyfunc model :data:`MODEL_NAME` of run ``run_id``.
+
+    The best seed has the lowest polished loss among the seeds that did not diverge
+    (:func:`best_seed`). ``sizes`` are the layer sizes, ``network`` the job's network config
+    (``activation``, ``output``, ``loss``, ``l2``), ``endpoints`` and ``arrays`` what
+    :func:`gdbasins.job.load_results` returns, ``X_example`` a few input rows (the input
+    example). The model is tagged with the job key (``gdbasins.job``) and the seed, and carries
+    the run's params; earlier models of the job are deleted first. Returns the model id, or
+    ``None`` when every seed diverged (no model is logged).
+    """
+    import mlflow
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    r = best_seed(endpoints, arrays)
+    if r is None:
+        return None
+    net = Network(tuple(sizes), network["activation"], network["output"], network["loss"], float(network["l2"]))
+    row = endpoints.iloc[r]
+    info = {"seed": int(arrays["seeds"][r]), "polished_loss": float(row["polished_loss"]),
+            "raw_loss": float(row["raw_loss"])}
+    record = network_record(net, {"polished": arrays["polished"][r], "final": arrays["theta"][r]}, **info)
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", c) for c in input_columns(net.sizes[0])]),
+        outputs=Schema([ColSpec("double", c) for c in output_columns(net.sizes[-1])]))
+    example = pd.DataFrame(np.asarray(X_example, dtype=float), columns=input_columns(net.sizes[0]))
+    package = Path(__file__).resolve().parent  # the model carries the package's code
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    _retire(client, run.info.experiment_id, JOB_TAG, job_key)
+    # Created here rather than by log_model, which would also resolve the context tags of the
+    # process (git, notebook: about a second per job); linked to the run as its output below.
+    logged = client.create_logged_model(run.info.experiment_id, name=MODEL_NAME, source_run_id=run_id,
+                                        params=run.data.params,
+                                        tags={JOB_TAG: job_key, "gdbasins.seed": str(info["seed"])})
+    with tempfile.TemporaryDirectory() as tmp, _tracking_uri(uri):
+        path = Path(tmp) / "network.json"
+        path.write_text(json.dumps(record))
+        mlflow.pyfunc.log_model(
+            name=MODEL_NAME, model_id=logged.model_id, python_model=str(package / "pyfunc_model.py"),
+            artifacts={"network": str(path)}, signature=signature, input_example=example,
+            pip_requirements=_requirements(), code_paths=[str(package)], model_config={"weights": WEIGHTS[0]},
+            metadata=info)
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    return logged.model_id
