@@ -121,3 +121,19 @@ def test_served_model_answers_invocations(small_study, tmp_path):
     r = row_of(arrays, MlflowClient(record["uri"]).get_logged_model(record["model"]).tags["gdbasins.seed"])
     np.testing.assert_allclose(served, engine(meta, arrays["polished"][r], X.to_numpy())[:, 0], rtol=0, atol=1e-12)
     assert proc.poll() is not None  # the server is stopped with its process group
+
+
+@pytest.mark.integration
+def test_logging_a_job_again_leaves_one_live_model(small_study, tmp_path):
+    from gdbasins import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = tracking.init_store(uri, "again", tmp_path / "mlartifacts")
+    results = next(small_study.glob("data/small/runs/teacher/sgd/eta=*/results.npz"))
+    _, meta = files.load(results)
+    job = meta["job"]
+    params = {k: v for k, v in job.items() if k != "key"}
+    dataset = small_study / "data" / "small" / "datasets" / "teacher.npz"
+    ids = [tracking.log_job(uri, experiment, job["key"], params, results, dataset, code="test") for _ in range(2)]
+    live = MlflowClient(uri).search_logged_models([experiment])
+    assert [m.model_id for m in live] == [ids[1]["model"]] and ids[0]["model"] != ids[1]["model"]
