@@ -125,11 +125,12 @@ def settle(page, seconds: float = 2.0):
 
 
 def study_runs(uri: str, experiment_id: str):
-    """``(parents, children)`` of an experiment, newest first (the runs table's order)."""
+    """``(parents, children)`` of an experiment's jobs, newest first (the runs table's order); the
+    study's ``summary`` run (tag ``gdbasins.kind``) is neither."""
     from mlflow import MlflowClient
 
     runs = MlflowClient(uri).search_runs([experiment_id], max_results=50_000, order_by=["attributes.start_time DESC"])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "gdbasins.kind" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return parents, children
 
