@@ -38,13 +38,26 @@ def validate(config: dict, schema_path=SCHEMA) -> dict:
     schema = load_schema(schema_path)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
-        e = errors[0]
-        key = ".".join(map(str, e.path)) or "(top level)"
-        raise ConfigError(f"config key {key!r}: {e.message}")
+        raise ConfigError(_message(errors[0]))
     config = copy.deepcopy(config)
     for k, spec in schema["properties"].items():
         config.setdefault(k, copy.deepcopy(spec.get("default")))
     return config
+
+
+def _message(error) -> str:
+    """One line naming the offending key: ``config key 'variants.sgd[1]': <what is wrong>``; an
+    unknown key is named itself, with the keys allowed there."""
+    path = list(error.path)
+    message = error.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        if unknown:
+            path.append(unknown[0])
+            message = f"unknown key ({unknown[0]!r} was unexpected); expected one of {known}"
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return f"config key {key or '(top level)'!r}: {message}"
 
 
 def eta_label(eta: float) -> str:

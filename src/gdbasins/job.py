@@ -8,6 +8,7 @@ file back as pandas tables.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import zlib
 
@@ -19,9 +20,13 @@ from .endpoints import Tolerances, analyse
 from .network import Network
 from .train import accuracy, batch_size_for, train
 
-__all__ = ["network_for", "run_job", "load_results", "dataset_salt", "ENDPOINT_COLUMNS"]
+__all__ = ["network_for", "run_job", "load_results", "dataset_salt", "ENDPOINT_COLUMNS", "FAIL_JOB_VAR"]
 
 log = logging.getLogger(__name__)
+
+# Test-only hook: a job whose key equals this environment variable raises before training, so the
+# tests can check what one failing job does to a study (tests/test_reliability.py).
+FAIL_JOB_VAR = "GDBASINS_FAIL_JOB"
 
 ENDPOINT_COLUMNS = ("diverged", "raw_loss", "raw_grad_norm", "polished_loss", "grad_norm", "eig_min",
                     "eig_max", "n_negative", "n_flat", "polish_distance", "polish_iterations", "escape_loss")
@@ -50,6 +55,8 @@ def run_job(dataset_path, job: dict, out_path, *, log_every: float = 10.0) -> di
     bit for bit).
     """
     t_start = time.perf_counter()
+    if job.get("key") and os.environ.get(FAIL_JOB_VAR) == job["key"]:
+        raise RuntimeError(f"{FAIL_JOB_VAR}={job['key']}: this job was made to fail on purpose (a test hook)")
     ds = Dataset(dataset_path)
     net = network_for(ds, job["network"])
     tol = Tolerances(**job["tolerances"])

@@ -15,13 +15,19 @@ Layout in the tracking store, one experiment per study:
 Every run carries the tag ``gdbasins.job`` (a deterministic key of the job). Logging a job first
 retires any earlier runs with that key (RUNNING ones are marked KILLED, then all are deleted), so a
 rerun never leaves two live copies. Metrics go in batches (``log_batch``).
+
+Every store call goes through :func:`retry_locked`: with many jobs writing to one SQLite file, a
+writer can wait longer than SQLite's busy timeout and get "database is locked"; the call is then
+retried after an exponentially growing, jittered pause instead of losing the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import random
 import signal
 import subprocess
 import time
@@ -30,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tracking_uri", "init_store", "log_job", "record_outcomes", "log_summary", "code_version", "JOB_TAG", "Stopwatch"]
+__all__ = ["tracking_uri", "init_store", "log_job", "record_failure", "record_outcomes", "log_summary", "code_version",
+           "JOB_TAG", "Stopwatch", "retry_locked"]
 
 JOB_TAG = "gdbasins.job"
 #: Per-seed curves in MLflow: these metrics at about CURVE_POINTS epochs each (the job's result
@@ -38,6 +45,8 @@ JOB_TAG = "gdbasins.job"
 #: store, and the study logs thousands of seed runs.
 CURVE_POINTS = 16
 CHILD_CURVES = ("loss", "test_accuracy")
+
+log = logging.getLogger(__name__)
 
 
 class Stopwatch:
@@ -67,7 +76,50 @@ def _client(uri):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    return _Retrying(retry_locked(lambda: MlflowClient(tracking_uri=uri)))
+
+
+def _is_locked(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or an exception that caused it is SQLite's "database is locked"."""
+    for _ in range(10):  # the cause chain is short; bound it anyway
+        if exc is None:
+            return False
+        if "database is locked" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def retry_locked(call, *, attempts: int = 8, base: float = 0.25, cap: float = 8.0, sleep=time.sleep, rng=None):
+    """``call()``, retried while it fails with "database is locked" (SQLite's answer to a writer
+    that waited past the busy timeout): up to ``attempts`` calls, pausing a random time between
+    half and all of ``min(cap, base * 2**k)`` seconds after the k-th failure (exponential backoff
+    with jitter, so that writers that collided do not collide again). Other errors, and the last
+    failure, are raised. A failed store call is rolled back, so repeating it is safe."""
+    rng = rng or random.Random()
+    for k in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if k == attempts - 1 or not _is_locked(exc):
+                raise
+            pause = min(cap, base * 2**k) * rng.uniform(0.5, 1.0)
+            log.warning("tracking store busy (database is locked), attempt %d of %d; retrying in %.2f s",
+                        k + 1, attempts, pause)
+            sleep(pause)
+
+
+class _Retrying:
+    """An ``MlflowClient`` whose every method call goes through :func:`retry_locked`."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kwargs: retry_locked(lambda: attr(*args, **kwargs))
 
 
 def init_store(uri: str, experiment: str, artifact_root=None) -> str:
@@ -199,16 +251,40 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
                 run_ids.append(cid)
                 _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param)
                 client.set_terminated(cid, "FINISHED")
+                run_ids.remove(cid)  # complete: an interruption after this does not concern it
                 children[int(seed)] = cid
             model_id = log_best(uri, pid, job_key=job_key, sizes=meta["sizes"], network=params["network"],
                                 endpoints=endpoints, arrays=arrays, X_example=ds.X_train[:5])
-        except BaseException:
+        except BaseException as exc:
+            # an error fails the runs; a signal (SIGTERM's handler raises SystemExit) or Ctrl-C kills them
+            status = "KILLED" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else "FAILED"
             for rid in run_ids:
                 with contextlib.suppress(Exception):
-                    client.set_terminated(rid, "FAILED")
+                    client.set_terminated(rid, status)
             raise
         client.set_terminated(pid, "FINISHED")
     return {"parent": pid, "children": children, "model": model_id}
+
+
+def record_failure(uri: str, experiment_id: str, job_key: str, params: dict, error: str,
+                   code: str | None = None) -> str:
+    """Record a job that failed before it had results: earlier runs of the job are retired (as in
+    :func:`log_job`) and one parent run is left, FAILED, with the job's params and the error
+    (first 5,000 characters) in the tag ``gdbasins.error``. Returns its run id."""
+    from mlflow.entities import Param, RunTag
+
+    client = _client(uri)
+    _retire(client, experiment_id, job_key)
+    tags = {JOB_TAG: job_key, "gdbasins.code_version": code or code_version(),
+            "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"]}
+    run = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1], tags=tags)
+    rid = run.info.run_id
+    try:
+        client.log_batch(rid, params=[Param(k, v) for k, v in flatten(params).items()],
+                         tags=[RunTag("gdbasins.error", error[:5000])])
+    finally:
+        client.set_terminated(rid, "FAILED")
+    return rid
 
 
 def _metrics(Metric, values: dict, now: int, step: int = 0):

@@ -15,10 +15,13 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from gdbasins.config import ConfigError, eta_label, resolve
+from gdbasins.config import validate as check_config
 from gdbasins.tracking import tracking_uri
 
-validate(config, "../schemas/config.schema.yaml")
+# Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
+    check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    validate(config, "../schemas/config.schema.yaml")  # fills in the schema's defaults
     RESOLVED = resolve(config)
 except ConfigError as exc:
     raise ValueError(f"Invalid configuration: {exc}") from None

@@ -12,9 +12,18 @@ from gdbasins.job import run_job
 
 job = snakemake.params.job
 out = snakemake.output
-timing = run_job(snakemake.input.dataset, job, out.results)
 store = json.load(open(snakemake.input.store))
 params = {k: v for k, v in job.items() if k != "key"}
+try:
+    timing = run_job(snakemake.input.dataset, job, out.results)
+except Exception as exc:
+    # The job fails with the error in its log, and its MLflow run is FAILED (not missing).
+    logging.exception("job %s failed: %s: %s", job["key"], type(exc).__name__, exc)
+    try:
+        tracking.record_failure(store["uri"], store["experiment_id"], job["key"], params, f"{type(exc).__name__}: {exc}")
+    except Exception:
+        logging.exception("could not record the failure in the tracking store %s", store["uri"])
+    sys.exit(1)
 stopwatch = tracking.Stopwatch()
 with stopwatch:
     ids = tracking.log_job(store["uri"], store["experiment_id"], job["key"], params, out.results,

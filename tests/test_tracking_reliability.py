@@ -1,0 +1,177 @@
+"""The tracking store under stress and interruption, without Snakemake: retries on "database is
+locked", the sweep of runs a killed job left RUNNING, SIGTERM while logging, a failed job's run,
+and the test hook that makes a job fail."""
+
+import os
+import shutil
+import signal
+import sqlite3
+
+import pytest
+import sqlalchemy.exc
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+from gdbasins import datasets, tracking
+from gdbasins.job import FAIL_JOB_VAR, run_job
+
+KEY = "unit/xor/sgd/eta=0.5"
+
+
+def locked_error() -> MlflowException:
+    """What MLflow's SQLite store raises when a writer waited past the busy timeout: an
+    MlflowException raised from SQLAlchemy's OperationalError, itself from sqlite3's."""
+    cause = sqlalchemy.exc.OperationalError("UPDATE runs ...", {}, sqlite3.OperationalError("database is locked"))
+    try:
+        try:
+            raise cause
+        except sqlalchemy.exc.OperationalError as e:
+            raise MlflowException(message=e, error_code=TEMPORARILY_UNAVAILABLE) from e
+    except MlflowException as exc:
+        return exc
+
+
+class Flaky:
+    """A call that fails ``n`` times with ``error`` and then returns ``"done"``."""
+
+    def __init__(self, n, error):
+        self.n, self.error, self.calls = n, error, 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls <= self.n:
+            raise self.error
+        return "done"
+
+
+def test_locked_store_calls_are_retried_with_growing_jittered_pauses():
+    pauses = []
+    call = Flaky(5, locked_error())
+    assert tracking.retry_locked(call, attempts=8, base=0.25, cap=2.0, sleep=pauses.append) == "done"
+    assert call.calls == 6 and len(pauses) == 5
+    bounds = [min(2.0, 0.25 * 2**k) for k in range(5)]  # 0.25, 0.5, 1, 2, 2 (capped)
+    assert all(b / 2 <= p <= b for p, b in zip(pauses, bounds)), (pauses, bounds)
+    assert pauses[3] > pauses[0]  # grows
+    again = []
+    tracking.retry_locked(Flaky(5, locked_error()), base=0.25, cap=2.0, sleep=again.append)
+    assert again != pauses  # jittered: two colliding writers do not wait the same
+
+
+def test_other_errors_are_not_retried_and_retries_give_up():
+    pauses = []
+    call = Flaky(1, MlflowException("Run 'x' not found"))
+    with pytest.raises(MlflowException, match="not found"):
+        tracking.retry_locked(call, sleep=pauses.append)
+    assert call.calls == 1 and pauses == []
+    call = Flaky(10, locked_error())
+    with pytest.raises(MlflowException, match="database is locked"):
+        tracking.retry_locked(call, attempts=3, sleep=pauses.append)
+    assert call.calls == 3 and len(pauses) == 2
+
+
+def test_client_methods_go_through_the_retry(monkeypatch):
+    class Fake:
+        name = "not callable"
+
+        def __init__(self):
+            self.create = Flaky(2, locked_error())
+
+        def create_run(self, experiment_id, run_name=None):
+            return (self.create(), experiment_id, run_name)
+
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    client = tracking._Retrying(Fake())
+    assert client.create_run("1", run_name="r") == ("done", "1", "r")
+    assert client.name == "not callable"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny trained job (XOR, 2 seeds, 5 epochs), its files, and an empty store to copy."""
+    root = tmp_path_factory.mktemp("trained")
+    data, results = root / "xor.npz", root / "results.npz"
+    datasets.write(data, "xor", "xor", {})
+    spec = {"key": KEY, "study": "unit", "dataset": "xor", "variant": "sgd", "eta": 0.5, "seeds": 2, "epochs": 5,
+            "minibatch_size": 2, "batch_size": 1, "tolerances": {},
+            "network": {"hidden": [2], "activation": "sigmoid", "output": "sigmoid", "loss": "mse", "l2": 0.0,
+                        "init": "uniform", "init_scale": 1.0}}
+    run_job(data, spec, results)
+    exp = tracking.init_store(f"sqlite:///{root / 'empty.db'}", "gdbasins/unit", root / "artifacts")
+    params = {k: v for k, v in spec.items() if k != "key"}
+    return dict(exp=exp, params=params, results=results, data=data, spec=spec, empty=root / "empty.db")
+
+
+@pytest.fixture
+def job(trained, tmp_path):
+    """``trained`` with a store of its own (a copy of the empty one)."""
+    shutil.copyfile(trained["empty"], tmp_path / "mlflow.db")
+    return dict(trained, uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+def all_runs(uri, exp):
+    return MlflowClient(uri).search_runs([exp], run_view_type=ViewType.ALL, max_results=1000)
+
+
+def test_runs_a_killed_job_left_running_are_killed_and_retired_by_its_next_run(job):
+    client = MlflowClient(job["uri"])
+    orphan = client.create_run(job["exp"], tags={tracking.JOB_TAG: KEY}).info.run_id  # SIGKILLed mid-logging
+    other = client.create_run(job["exp"], tags={tracking.JOB_TAG: "unit/xor/sgd/eta=0.1"}).info.run_id
+    ids = tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    runs = {r.info.run_id: r for r in all_runs(job["uri"], job["exp"])}
+    assert runs[orphan].info.status == "KILLED" and runs[orphan].info.lifecycle_stage == "deleted"
+    assert runs[other].info.status == "RUNNING"  # another job's run is not this job's to sweep
+    live = [r for r in runs.values() if r.info.lifecycle_stage == "active" and r.data.tags[tracking.JOB_TAG] == KEY]
+    assert sorted(r.info.run_id for r in live) == sorted([ids["parent"], *ids["children"].values()])
+    assert {r.info.status for r in live} == {"FINISHED"}
+
+
+def test_sigterm_while_logging_ends_the_runs_killed(job, monkeypatch):
+    original = tracking._log_child
+
+    def log_child_then_sigterm(client, cid, seed, *args):
+        original(client, cid, seed, *args)
+        if seed == 1:  # the second child run is logged, not yet terminated
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(tracking, "_log_child", log_child_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as info:
+        tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    assert info.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is removed again
+    statuses = {r.data.tags.get("gdbasins.seed", "parent"): r.info.status for r in all_runs(job["uri"], job["exp"])}
+    # seed 0 had finished; the parent and seed 1 were interrupted: KILLED, not FAILED, not RUNNING
+    assert statuses == {"parent": "KILLED", "0": "FINISHED", "1": "KILLED"}
+
+
+def test_an_error_while_logging_fails_the_runs(job, monkeypatch):
+    def broken(*args):
+        raise ValueError("metric broke")
+
+    monkeypatch.setattr(tracking, "_log_child", broken)
+    with pytest.raises(ValueError, match="metric broke"):
+        tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    assert {r.info.status for r in all_runs(job["uri"], job["exp"])} == {"FAILED"}
+
+
+def test_a_failed_job_leaves_one_failed_run_with_its_error(job):
+    first = tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    rid = tracking.record_failure(job["uri"], job["exp"], KEY, job["params"], "RuntimeError: boom", code="test")
+    live = [r for r in all_runs(job["uri"], job["exp"]) if r.info.lifecycle_stage == "active"]
+    assert [r.info.run_id for r in live] == [rid]  # the earlier FINISHED runs no longer claim the job
+    run = live[0]
+    assert run.info.status == "FAILED" and run.data.tags["gdbasins.error"] == "RuntimeError: boom"
+    assert run.data.tags[tracking.JOB_TAG] == KEY and run.data.params["eta"] == "0.5"
+    assert first["parent"] != rid
+
+
+def test_fail_job_hook_raises_before_training_for_that_job_only(job, monkeypatch, tmp_path):
+    monkeypatch.setenv(FAIL_JOB_VAR, KEY)
+    out = tmp_path / "again.npz"
+    with pytest.raises(RuntimeError, match=f"{FAIL_JOB_VAR}={KEY}: this job was made to fail on purpose"):
+        run_job(job["data"], job["spec"], out)
+    assert not out.exists()
+    run_job(job["data"], dict(job["spec"], key="unit/xor/sgd/eta=0.1"), out)  # other keys train
+    assert out.exists()
