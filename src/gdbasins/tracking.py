@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "log_job", "record_outcomes",
-           "code_version", "JOB_TAG", "Stopwatch"]
+__all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "log_job",
+           "record_outcomes", "code_version", "JOB_TAG", "Stopwatch"]
 
 JOB_TAG = "gdbasins.job"
 CURVE_POINTS = 40
@@ -95,9 +95,9 @@ def redact(uri: str) -> str:
     parts = urllib.parse.urlsplit(uri)
     if parts.password is None:
         return uri
-    netloc = parts.netloc.rsplit("@", 1)
+    host = parts.netloc.rsplit("@", 1)[-1]
     userinfo = parts.username + ":***" if parts.username else "***"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 def _bound_http_retries() -> None:
@@ -112,10 +112,10 @@ def _bound_http_retries() -> None:
 def check_store(uri: str, timeout: float = 5.0, attempts: int = 3) -> None:
     """Fail fast when the store ``uri`` names cannot be used, before anything is logged: an
     ``http(s)`` tracking server must answer ``/health`` within ``attempts`` tries of ``timeout``
-    seconds each; a database URL (``postgresql://``, ``mysql://``, ...) must accept a connection and login, so that
-    wrong credentials are caught here instead of after MLflow's own retries (about 100 s). SQLite
-    and file stores are not checked. Raises :class:`TrackingStoreError` naming the URI (password
-    hidden)."""
+    seconds each; a database URL (``postgresql://``, ``mysql://``, ...) must accept a login, so
+    that wrong credentials are caught here instead of after MLflow's own retries (about 100 s).
+    SQLite and file stores are not checked. Raises :class:`TrackingStoreError` naming the URI
+    (password hidden)."""
     scheme = uri.split(":", 1)[0].lower()
     if scheme in ("http", "https"):
         _check_server(uri, timeout, attempts)
