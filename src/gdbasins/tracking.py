@@ -31,13 +31,14 @@ import random
 import signal
 import subprocess
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tracking_uri", "init_store", "log_job", "record_failure", "record_outcomes", "log_summary", "code_version",
-           "JOB_TAG", "Stopwatch", "retry_locked"]
+__all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "log_job", "record_failure",
+           "record_outcomes", "log_summary", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
 
 JOB_TAG = "gdbasins.job"
 #: Per-seed curves in MLflow: these metrics at about CURVE_POINTS epochs each (the job's result
@@ -74,6 +75,8 @@ def tracking_uri(root=None) -> str:
 
 def _client(uri):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if uri.startswith(("http://", "https://")):
+        _bound_http_retries()
     from mlflow import MlflowClient
 
     return _Retrying(retry_locked(lambda: MlflowClient(tracking_uri=uri)))
@@ -128,6 +131,7 @@ def init_store(uri: str, experiment: str, artifact_root=None) -> str:
     Run once, before any job logs: parallel processes opening a brand-new SQLite store at once
     corrupt it. ``artifact_root`` (a folder) is used for a new experiment on a local store.
     """
+    check_store(uri)
     client = _client(uri)
     _use_wal(uri)
     exp = client.get_experiment_by_name(experiment)
@@ -148,6 +152,78 @@ def _use_wal(uri: str) -> None:
 
     with contextlib.closing(sqlite3.connect(uri[len("sqlite:///"):], timeout=60)) as con:
         con.execute("PRAGMA journal_mode=WAL")
+
+
+class TrackingStoreError(RuntimeError):
+    """The tracking store a URI names cannot be used (unreachable server, refused login, ...)."""
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, fit for error messages and logs."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[-1]
+    userinfo = parts.username + ":***" if parts.username else "***"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
+def _bound_http_retries() -> None:
+    """Bound how long an HTTP client waits for a server that is down: MLflow's defaults (7 retries,
+    backoff factor 2, 120 s timeout) keep a job waiting about four minutes per call; these retry
+    for about 15 s, then fail with MLflow's error naming the URL. Explicit settings win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+
+def check_store(uri: str, timeout: float = 5.0, attempts: int = 3) -> None:
+    """Fail fast when the store ``uri`` names cannot be used, before anything is logged: an
+    ``http(s)`` tracking server must answer ``/health`` within ``attempts`` tries of ``timeout``
+    seconds each; a database URL (``postgresql://``, ``mysql://``, ...) must accept a login, so
+    that wrong credentials are caught here instead of after MLflow's own retries (about 100 s).
+    SQLite and file stores are not checked. Raises :class:`TrackingStoreError` naming the URI
+    (password hidden)."""
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme in ("http", "https"):
+        _check_server(uri, timeout, attempts)
+    elif "://" in uri and scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "mssql"):
+        _check_database(uri, timeout)
+
+
+def _check_server(uri: str, timeout: float, attempts: int) -> None:
+    import requests
+
+    url = uri.rstrip("/") + "/health"
+    for attempt in range(attempts):
+        try:
+            response = requests.get(url, timeout=timeout)
+            if response.status_code < 500:
+                return
+            error = f"HTTP {response.status_code} from {url}"
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if attempt + 1 < attempts:
+            time.sleep(2**attempt)
+    raise TrackingStoreError(
+        f"MLflow tracking server {redact(uri)} is unreachable ({attempts} attempts, {timeout:g} s each; "
+        f"last error: {error}); start the server or point MLFLOW_TRACKING_URI at a running one")
+
+
+def _check_database(uri: str, timeout: float) -> None:
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    args = {"connect_timeout": max(1, int(timeout))} if uri.startswith("postgres") else {}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=args, poolclass=NullPool)
+        with engine.connect():
+            pass
+    except Exception as exc:  # a missing driver, a refused connection or login: all end the check
+        detail = " ".join(line.strip() for line in str(getattr(exc, "orig", None) or exc).strip().splitlines())
+        raise TrackingStoreError(
+            f"cannot connect to the tracking database {redact(uri)}: {detail} (check the user, password, "
+            "host, port and database name in MLFLOW_TRACKING_URI)") from None
 
 
 def code_version(root=None) -> str:

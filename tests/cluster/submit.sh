@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# A batch scheduler's submit command, on one machine, for snakemake-executor-plugin-cluster-generic:
+#   --cluster-generic-submit-cmd tests/cluster/submit.sh
+# Starts the job script (the last argument) in the background in a session of its own and prints
+# its id, the process id. The job's output goes to $GDBASINS_CLUSTER_DIR/<id>.log and, when it
+# ends, its exit code to <id>.exit (read by status.sh).
+set -euo pipefail
+jobscript="${!#}"
+dir="${GDBASINS_CLUSTER_DIR:?set GDBASINS_CLUSTER_DIR to a folder for job logs and exit codes}"
+mkdir -p "$dir"
+# Not a process-group leader here, so setsid keeps the pid that $! reports.
+setsid bash -c '"$1" > "$2/$$.log" 2>&1; echo $? > "$2/$$.exit"' job "$jobscript" "$dir" \
+    < /dev/null > /dev/null 2>&1 &
+echo "$!"

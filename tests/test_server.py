@@ -1,0 +1,209 @@
+"""The workflow against a shared tracking server: a real PostgreSQL server (Debian's package,
+installed when missing) behind ``mlflow server``, both on 127.0.0.1 at free ports, both stopped by
+the process ids this module started. Every run and artifact is checked through the server's REST
+API, not through a database connection.
+
+Two runs of the workflow: the smoke config with two parallel local jobs, and a trimmed smoke
+study (xor and moons, 3 seeds: 12 training jobs) through a real executor plugin,
+snakemake-executor-plugin-cluster-generic, whose submit script starts each job in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from gdbasins import files, tracking
+from helpers import REPO, smoke_config, snakemake
+from services import free_port, mlflow_server, postgres_server
+
+pytestmark = pytest.mark.integration
+
+CLUSTER = REPO / "tests" / "cluster"
+OUTCOMES = {"global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``(url, database_uri, artifacts)`` of a running MLflow server on PostgreSQL."""
+    base = tmp_path_factory.mktemp("server")
+    with postgres_server(log_dir=base) as database:
+        with mlflow_server(database, base / "artifacts", base / "mlflow.log") as url:
+            yield url, database, base / "artifacts"
+
+
+# -- the server's REST API ------------------------------------------------------------------------
+
+def api(url, endpoint, **params):
+    response = requests.get(f"{url}/api/2.0/mlflow/{endpoint}", params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def search_runs(url, experiment_id):
+    """Every active run of an experiment, page by page (``runs/search``)."""
+    runs, token = [], None
+    while True:
+        body = {"experiment_ids": [experiment_id], "max_results": 200, **({"page_token": token} if token else {})}
+        response = requests.post(f"{url}/api/2.0/mlflow/runs/search", json=body, timeout=30)
+        response.raise_for_status()
+        page = response.json()
+        runs += page.get("runs", [])
+        token = page.get("next_page_token")
+        if not token:
+            return runs
+
+
+def tags(run):
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
+
+def artifacts(url, run_id):
+    return {f["path"]: f for f in api(url, "artifacts/list", run_id=run_id).get("files", [])}
+
+
+def download(url, run, path):
+    """An artifact's bytes through the server's artifact proxy."""
+    root = run["info"]["artifact_uri"]
+    assert root.startswith("mlflow-artifacts:/"), root  # served by the server, not a local path
+    response = requests.get(f"{url}/api/2.0/mlflow-artifacts/artifacts/{root.split(':/', 1)[1].lstrip('/')}/{path}",
+                            timeout=30)
+    response.raise_for_status()
+    return response.content
+
+
+def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> list:
+    """Everything the study's jobs wrote to the server: one FINISHED parent per job with its
+    figure, one FINISHED child per seed with an outcome tag and its weights, agreeing with the
+    jobs' own result files. Returns the runs."""
+    exp = api(url, "experiments/get-by-name", experiment_name=f"gdbasins/{study}")["experiment"]
+    record = json.loads((work / f"data/{study}/tracking.json").read_text())
+    assert record == {"uri": url, "experiment": f"gdbasins/{study}", "experiment_id": exp["experiment_id"]}
+    runs = search_runs(url, exp["experiment_id"])
+    parents = [r for r in runs if "mlflow.parentRunId" not in tags(r)]
+    children = [r for r in runs if "mlflow.parentRunId" in tags(r)]
+    assert len(parents) == n_jobs and len(children) == n_jobs * n_seeds
+    assert {r["info"]["status"] for r in runs} == {"FINISHED"}
+    by_id = {r["info"]["run_id"]: r for r in runs}
+    for path in sorted(work.glob(f"data/{study}/runs/*/*/eta=*/mlflow.json")):
+        job = json.loads(path.read_text())
+        parent = by_id[job["parent"]]
+        assert tags(parent)["gdbasins.job"] == job["job"]
+        assert list(artifacts(url, job["parent"])) == [f"{job['variant']}_eta={job['eta']!r}.png"]
+        params = {p["key"]: p["value"] for p in parent["data"]["params"]}
+        assert params["variant"] == job["variant"] and float(params["eta"]) == job["eta"]
+        shares = [m["value"] for m in parent["data"]["metrics"] if m["key"].startswith("share_")]
+        assert abs(sum(shares) - 1) < 1e-9
+        assert len(job["children"]) == n_seeds
+        for seed, cid in job["children"].items():
+            child = by_id[cid]
+            assert tags(child)["mlflow.parentRunId"] == job["parent"] and tags(child)["gdbasins.seed"] == seed
+            assert tags(child)["outcome"] in OUTCOMES
+            assert artifacts(url, cid)["weights.json"]["file_size"] > 100
+    # one child's weights, downloaded through the server, are the job's final weights
+    path = work / f"data/{study}/runs/moons/sgd/eta=0.1"
+    job = json.loads((path / "mlflow.json").read_text())
+    weights = json.loads(download(url, by_id[job["children"]["1"]], "weights.json"))
+    arrays, _ = files.load(path / "results.npz")
+    np.testing.assert_array_equal(weights["final"], arrays["theta"][1])
+    png = download(url, by_id[job["parent"]], "sgd_eta=0.1.png")
+    assert png.startswith(b"\x89PNG")
+    return runs
+
+
+# -- part 1: the smoke config with parallel jobs against the server -------------------------------
+
+def test_smoke_study_logs_every_run_and_artifact_to_the_server(server, tmp_path):
+    url, _, stored = server
+    snakemake(tmp_path, "--cores", "2", MLFLOW_TRACKING_URI=url)
+    runs = check_store(url, tmp_path, "smoke", n_jobs=30, n_seeds=4)
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
+    # the server stored the artifacts under its --artifacts-destination
+    assert len(list(stored.rglob("weights.json"))) >= len(runs) - 30
+
+
+# -- part 2: a real executor plugin, jobs in the background ---------------------------------------
+
+def test_cluster_generic_executor_logs_to_the_server(server, tmp_path):
+    url, _, _ = server
+    jobs = tmp_path / "jobs"
+    cfg = smoke_config(study="cluster", seeds=3)
+    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in ("xor", "moons")}
+    proc = snakemake(
+        tmp_path / "work", "--executor", "cluster-generic", "--jobs", "2", "--seconds-between-status-checks", "1",
+        "--cluster-generic-submit-cmd", f"{CLUSTER}/submit.sh", "--cluster-generic-status-cmd", f"{CLUSTER}/status.sh",
+        "--cluster-generic-cancel-cmd", f"{CLUSTER}/cancel.sh",
+        config=cfg, MLFLOW_TRACKING_URI=url, GDBASINS_CLUSTER_DIR=str(jobs))
+    check_store(url, tmp_path / "work", "cluster", n_jobs=12, n_seeds=3)
+    # every job but the target went through the submit script, ran as its own process, and ended
+    submitted = proc.stderr.count("with external jobid")
+    assert submitted == 2 + 1 + 12 + 2
+    exits = sorted(jobs.glob("*.exit"))
+    assert len(exits) == submitted and {p.read_text().strip() for p in exits} == {"0"}
+    for p in exits:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(p.stem), 0)
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    proc = snakemake(tmp_path, "--cores", "2", check=False, timeout=120, MLFLOW_TRACKING_URI=url)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 60
+    assert f"MLflow tracking server {url} is unreachable" in proc.stderr  # the failed job's log, shown
+    assert not list(tmp_path.glob("data/smoke/runs/**/results.npz"))  # no training started
+
+
+def test_silent_server_fails_within_the_probe_bound():
+    """A server that accepts connections and never answers is caught by the probe's timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(tracking.TrackingStoreError, match=f"server {url} is unreachable .*Timeout"):
+            tracking.check_store(url, timeout=0.5, attempts=2)
+        assert time.monotonic() - start < 5
+
+
+def test_a_job_whose_server_vanished_fails_after_bounded_retries(monkeypatch):
+    """Past the start-up check, a job's MLflow calls retry about 15 s (not MLflow's four minutes),
+    then fail with MLflow's error naming the server's URL."""
+    for var in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.setenv(var, "0")
+        monkeypatch.delenv(var)  # restored (unset) after the test, whatever the client sets
+    url = f"http://127.0.0.1:{free_port()}"
+    client = tracking._client(url)
+    start = time.monotonic()
+    with pytest.raises(Exception, match=f"API request to {url}/api/2.0/mlflow/experiments/get failed"):
+        client.get_experiment("1")
+    assert time.monotonic() - start < 45
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "4"
+
+
+def test_wrong_database_credentials_stop_the_workflow_before_training(server, tmp_path):
+    _, database, _ = server
+    wrong = database.replace(":gdbasins-test@", ":not-the-password@")
+    start = time.monotonic()
+    proc = snakemake(tmp_path, "--cores", "2", check=False, timeout=120, MLFLOW_TRACKING_URI=wrong)
+    assert proc.returncode != 0 and time.monotonic() - start < 60
+    assert "cannot connect to the tracking database postgresql://gdbasins:***@127.0.0.1" in proc.stderr
+    assert 'password authentication failed for user "gdbasins"' in proc.stderr
+    assert "not-the-password" not in proc.stdout + proc.stderr
+    assert not list(tmp_path.glob("data/smoke/runs/**/results.npz"))
+
+
+def test_database_uri_with_right_credentials_passes_the_check(server):
+    _, database, _ = server
+    tracking.check_store(database)  # no exception
+    assert tracking.redact(database) == database.replace(":gdbasins-test@", ":***@")
