@@ -106,7 +106,9 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def job(trained, tmp_path):
     """``trained`` with a store of its own (a copy of the empty one)."""
-    shutil.copyfile(trained["empty"], tmp_path / "mlflow.db")
+    # SQLite's backup API copies what a plain file copy can miss (the store writes ahead to a log)
+    with sqlite3.connect(trained["empty"]) as src, sqlite3.connect(tmp_path / "mlflow.db") as dst:
+        src.backup(dst)
     return dict(trained, uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
