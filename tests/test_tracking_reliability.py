@@ -3,7 +3,6 @@ locked", the sweep of runs a killed job left RUNNING, SIGTERM while logging, a f
 and the test hook that makes a job fail."""
 
 import os
-import shutil
 import signal
 import sqlite3
 
