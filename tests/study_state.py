@@ -22,9 +22,13 @@ REPRODUCIBLE = (
     "data/*/datasets/*.npz",
     "data/*/runs/*/*/*/results.npz",
     "data/*/outcomes/*.csv",
-    # REPORT STAGE: add the report's tables here (e.g. "reports/*/*.csv"), and every
-    # reproducibility and resume test in test_reliability.py compares them too.
+    "reports/*/tables/*.csv",  # a named study's report (the default study's is reports/tables/)
+    "reports/*/figures/*.png",
+    "reports/tables/*.csv",
+    "reports/figures/*.png",
 )
+# ... except this one, which holds measured wall times (as README.md and index.html do).
+NOT_REPRODUCIBLE = ("timings.csv",)
 
 # Tags that name a process, a user or a code state rather than a result.
 VOLATILE_TAGS = {"mlflow.parentRunId", "mlflow.user", "mlflow.source.name", "mlflow.source.type",
@@ -36,9 +40,11 @@ def sha256(path: Path) -> str:
 
 
 def reproducible_files(work) -> dict[str, str]:
-    """``{relative path: sha256}`` of every file matching :data:`REPRODUCIBLE`."""
+    """``{relative path: sha256}`` of every file matching :data:`REPRODUCIBLE` (less
+    :data:`NOT_REPRODUCIBLE`)."""
     work = Path(work)
-    return {str(p.relative_to(work)): sha256(p) for pattern in REPRODUCIBLE for p in sorted(work.glob(pattern))}
+    return {str(p.relative_to(work)): sha256(p) for pattern in REPRODUCIBLE for p in sorted(work.glob(pattern))
+            if p.name not in NOT_REPRODUCIBLE}
 
 
 def fingerprint(work, skip=(".snakemake", "config.yaml")) -> dict[str, str]:
@@ -50,11 +56,11 @@ def fingerprint(work, skip=(".snakemake", "config.yaml")) -> dict[str, str]:
             if p.is_file() and p.relative_to(work).parts[0] not in skip}
 
 
-def _connect(work) -> sqlite3.Connection | None:
+def _connect(work, timeout: float = 60) -> sqlite3.Connection | None:
     db = Path(work) / "mlflow.db"
     if not db.exists():
         return None
-    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=timeout)
 
 
 def store_runs(work) -> list[dict]:
@@ -97,15 +103,16 @@ def store_dump(work) -> dict[tuple, list[dict]]:
 
 
 def running_keys(work) -> set[str]:
-    """Job keys that have a run in state RUNNING (deleted runs included)."""
-    con = _connect(work)
+    """Job keys that have a run in state RUNNING (deleted runs included); polled while jobs
+    write, so it waits for a busy store only briefly."""
+    con = _connect(work, timeout=5)
     if con is None:
         return set()
     try:
         with con:
             rows = con.execute("SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                                "WHERE r.status = 'RUNNING' AND t.key = 'gdbasins.job'").fetchall()
-    except sqlite3.OperationalError:  # the store is still being created
+    except sqlite3.OperationalError:  # the store is still being created, or busy
         return set()
     finally:
         con.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import re
 import signal
 import zipfile
@@ -48,9 +49,11 @@ JOBS = resolve(validate(REL))["jobs"]
 KEYS = sorted(j["key"] for j in JOBS)
 SEEDS = [str(s) for s in range(REL["seeds"])]
 ALL_DONE = re.compile(r"(\d+) of \1 steps \(100%\) done")
-CHILD_METRICS = {"loss", "accuracy", "grad_norm", "raw_loss", "polished_loss", "eig_min", "eig_max", "sharpness",
-                 "diverged"}
+CHILD_METRICS = {"loss", "grad_norm", "raw_loss", "polished_loss", "eig_min", "eig_max", "sharpness", "diverged"}
 PARENT_METRICS = {"share_diverged", "share_global", "median_loss"}
+SUMMARY = ("rel/summary", None)  # the report's run in MLflow
+# Up to the outcome tables only, for runs that check tracking and jobs, not the report.
+OUTCOMES = [f"data/rel/outcomes/{d}.csv" for d in REL["datasets"]]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,12 @@ class Study:
         self.work = work
         self.files = reproducible_files(work)
         self.store = store_dump(work)
+        self.jobs_store = without_summary(self.store)  # what a run without the report stage has
+        self.outcome_files = {p: h for p, h in self.files.items() if not p.startswith("reports/")}
+
+
+def without_summary(dump: dict) -> dict:
+    return {ident: runs for ident, runs in dump.items() if ident != SUMMARY}
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +86,26 @@ def reference(tmp_path_factory, rel_file) -> Study:
     return Study(work)
 
 
-def check_store_complete(work: Path) -> None:
-    """Every expected run exactly once, FINISHED, with its metrics, params and outcome tags; no
-    run of any kind left RUNNING."""
+def check_store_complete(work: Path, report: bool = True) -> None:
+    """Every expected run exactly once, FINISHED, with its metrics, params and outcome tags (and
+    the report's summary run, if the report stage ran); no run of any kind left RUNNING."""
     dump = store_dump(work)
-    expected = {(k, s) for k in KEYS for s in [None, *SEEDS]}
+    expected = {(k, s) for k in KEYS for s in [None, *SEEDS]} | ({SUMMARY} if report else set())
     assert set(dump) == expected, f"missing: {expected - set(dump)}; unexpected: {set(dump) - expected}"
     twice = {ident: len(runs) for ident, runs in dump.items() if len(runs) != 1}
     assert not twice, f"runs counted more than once: {twice}"
     for (key, seed), [run] in dump.items():
         assert run["status"] == "FINISHED", (key, seed, run["status"])
         names = {m[0] for m in run["metrics"]}
-        if seed is None:
+        if (key, seed) == SUMMARY:
+            assert any(t.endswith(".verdict") for t in run["tags"]), run["tags"]
+        elif seed is None:
             assert PARENT_METRICS <= names and run["params"]["eta"], (key, names)
             assert any(a.endswith(".png") for a in run["artifacts"]), (key, run["artifacts"])
         else:
             assert CHILD_METRICS <= names and run["tags"].get("outcome"), (key, seed, names)
             assert "weights.json" in run["artifacts"], (key, seed, run["artifacts"])
-    assert running_keys(work) == set()
+    assert not [r["tags"] for r in store_runs(work) if r["status"] == "RUNNING"]  # deleted runs too
 
 
 # 1. Parallel writers ---------------------------------------------------------------------------
@@ -115,23 +126,39 @@ def test_two_parallel_jobs_on_a_new_store_log_every_run_once(cores2, reference):
 
 @pytest.mark.parametrize("repeat", [1, 2, 3])
 def test_eight_parallel_jobs_on_two_cores_on_a_new_store_log_every_run_once(tmp_path, rel_file, reference, repeat):
-    """Oversubscribed: 8 jobs on 2 cores start together and write to a brand-new SQLite store."""
-    proc = snakemake(tmp_path, "--cores", "8", "--jobs", "8", config=rel_file)
+    """Oversubscribed: 8 jobs on 2 cores start together and write to a brand-new SQLite store
+    (up to the outcome tables: the report stage is one job and adds no parallel writer)."""
+    proc = snakemake(tmp_path, "--cores", "8", "--jobs", "8", *OUTCOMES, config=rel_file)
     assert ALL_DONE.search(proc.stderr) and "Error" not in proc.stderr  # no failed job
-    check_store_complete(tmp_path)
-    assert store_dump(tmp_path) == reference.store
-    assert reproducible_files(tmp_path) == reference.files
+    check_store_complete(tmp_path, report=False)
+    assert store_dump(tmp_path) == reference.jobs_store
+    assert reproducible_files(tmp_path) == reference.outcome_files
 
 
 # 5. Reproducibility ----------------------------------------------------------------------------
 
 
 def test_same_config_gives_byte_identical_results_and_tables(cores2, reference):
-    """--cores 2 against --cores 1 (the repeated runs above compare with it too)."""
+    """--cores 2 against --cores 1: datasets, results, outcome tables, report tables and figures
+    (the repeated runs above compare with it too, up to the outcome tables)."""
     names = set(reference.files)
     assert sum(n.endswith("results.npz") for n in names) == len(JOBS)
-    assert {n for n in names if n.endswith(".csv")} == {f"data/rel/outcomes/{d}.csv" for d in REL["datasets"]}
+    assert {n for n in names if n.startswith("data/") and n.endswith(".csv")} == set(OUTCOMES)
+    assert "reports/rel/tables/claims.csv" in names and "reports/rel/figures/global_share.png" in names
+    assert "reports/rel/tables/timings.csv" not in names
     assert cores2.files == reference.files
+
+
+def test_the_report_records_its_config_and_the_versions_it_ran_with(reference):
+    import mlflow, numpy, pandas, sklearn, snakemake as smk
+    from gdbasins import __version__
+
+    text = (reference.work / "reports" / "rel" / "README.md").read_text()
+    for name, version in (("gdbasins", __version__), ("numpy", numpy.__version__), ("scikit-learn", sklearn.__version__),
+                          ("pandas", pandas.__version__), ("mlflow", mlflow.__version__), ("snakemake", smk.__version__)):
+        assert f"{name} {version}" in text, name
+    recorded = json.loads(text.split("Config:", 1)[1].split("```json", 1)[1].split("```", 1)[0])
+    assert recorded["study"] == "rel" and recorded["variants"] == REL["variants"] and recorded["seeds"] == REL["seeds"]
 
 
 # 2. Interruptions ------------------------------------------------------------------------------
@@ -162,10 +189,11 @@ def crashed(tmp_path_factory, rel_file):
     state = {"key": key, "running": running_keys(work),
              "locks": list((work / ".snakemake" / "locks").glob("*")),
              "incomplete": list((work / ".snakemake" / "incomplete").glob("*"))}
-    state["plain"] = snakemake(work, "--cores", "2", config=rel_file, check=False)
-    state["locked"] = snakemake(work, "--cores", "2", "--rerun-incomplete", config=rel_file, check=False)
+    state["locked"] = snakemake(work, "--cores", "2", config=rel_file, check=False)
     state["unlock"] = snakemake(work, "--unlock", config=rel_file, check=False)
-    state["resumed"] = snakemake(work, "--cores", "2", "--rerun-incomplete", config=rel_file, check=False)
+    # without the default profile (it sets rerun-incomplete), the incomplete files are refused
+    state["no_profile"] = snakemake(work, "--cores", "2", "--workflow-profile", "none", config=rel_file, check=False)
+    state["resumed"] = snakemake(work, "--cores", "2", config=rel_file, check=False)
     return work, state
 
 
@@ -173,13 +201,14 @@ def test_a_crash_leaves_a_lock_and_incomplete_files_that_the_documented_flags_cl
     work, s = crashed
     assert s["key"] in s["running"]  # the killed job's runs were left RUNNING
     assert s["locks"] and s["incomplete"]
-    # the killed job's results.npz was complete on disk, but it is not taken as done ...
-    key_dir = s["key"].replace("rel/", "data/rel/runs/", 1)
-    assert s["plain"].returncode != 0 and "--rerun-incomplete" in s["plain"].stderr
-    assert f"{key_dir}/results.npz" in s["plain"].stderr
-    # ... and the lock the crash left is only lifted by --unlock
+    # the lock the crash left is only lifted by --unlock ...
     assert s["locked"].returncode != 0 and "cannot be locked" in s["locked"].stderr and "--unlock" in s["locked"].stderr
     assert s["unlock"].returncode == 0
+    # ... and the killed job's results.npz, complete on disk, is not taken as done: without
+    # --rerun-incomplete (the default profile sets it) Snakemake refuses to go on
+    key_dir = s["key"].replace("rel/", "data/rel/runs/", 1)
+    assert s["no_profile"].returncode != 0 and "--rerun-incomplete" in s["no_profile"].stderr
+    assert f"{key_dir}/results.npz" in s["no_profile"].stderr
     assert s["resumed"].returncode == 0, s["resumed"].stderr[-3000:]
 
 
@@ -200,7 +229,7 @@ def broken(tmp_path_factory, rel_file):
     """One job made to fail (GDBASINS_FAIL_JOB) and another SIGKILLed mid-job while Snakemake
     goes on (--keep-going); then the plain command again, without the failure."""
     work = tmp_path_factory.mktemp("broken")
-    proc = start_snakemake(work, "--cores", "2", "--keep-going", config=rel_file, **{FAIL_JOB_VAR: FAIL_KEY})
+    proc = start_snakemake(work, "--cores", "2", "--keep-going", *OUTCOMES, config=rel_file, **{FAIL_JOB_VAR: FAIL_KEY})
     log = work / "logs" / "rel" / "train" / (KILL_KEY.split("/", 1)[1] + ".log")
 
     def started():  # its process runs and has logged its first line (the dataset is loaded)
@@ -214,9 +243,9 @@ def broken(tmp_path_factory, rel_file):
     fail_log = work / "logs" / "rel" / "train" / (FAIL_KEY.split("/", 1)[1] + ".log")
     state = {"returncode": proc.returncode, "stderr": err, "fail_log": fail_log.read_text(),
              "files": reproducible_files(work),
-             "store": store_dump(work), "running": running_keys(work),
+             "store": store_dump(work),
              "left": sorted(str(p.relative_to(work)) for p in (work / "data").rglob("*") if p.is_file())}
-    state["resumed"] = snakemake(work, "--cores", "2", config=rel_file, check=False)
+    state["resumed"] = snakemake(work, "--cores", "2", *OUTCOMES, config=rel_file, check=False)
     return work, state
 
 
@@ -234,7 +263,7 @@ def test_a_failing_job_fails_alone_with_a_readable_message(broken, reference):
     assert f"job {FAIL_KEY} failed" in text
     assert not any(p.startswith(run_dir(FAIL_KEY)) for p in s["left"])
     # every other job's results are there and unchanged; the dataset without failures is classified
-    others = {p: h for p, h in reference.files.items()
+    others = {p: h for p, h in reference.outcome_files.items()
               if not p.startswith((run_dir(FAIL_KEY), run_dir(KILL_KEY), "data/rel/outcomes/moons"))}
     assert {p: s["files"].get(p) for p in others} == others
     assert "data/rel/outcomes/moons.csv" not in s["files"]
@@ -255,9 +284,9 @@ def test_a_killed_job_leaves_nothing_that_counts(broken):
 def test_the_next_run_completes_a_study_with_failed_and_killed_jobs_as_if_uninterrupted(broken, reference):
     work, s = broken
     assert s["resumed"].returncode == 0, s["resumed"].stderr[-3000:]
-    check_store_complete(work)
-    assert store_dump(work) == reference.store
-    assert reproducible_files(work) == reference.files
+    check_store_complete(work, report=False)
+    assert store_dump(work) == reference.jobs_store
+    assert reproducible_files(work) == reference.outcome_files
 
 
 # 4. Bad input ----------------------------------------------------------------------------------
@@ -332,9 +361,13 @@ def diverging(tmp_path_factory):
     return work, path, proc
 
 
+DIV_OUTCOMES = ["data/div/outcomes/teacher.csv", "data/div/outcomes/moons.csv"]
+
+
 def test_a_rate_where_every_seed_diverges_gives_diverged_outcomes_not_a_crash(diverging):
     work, _, proc = diverging
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "reports" / "div" / "README.md").exists()
     for name, source in (("teacher", "known"), ("moons", "none: every run diverged")):
         table = pd.read_csv(work / "data" / "div" / "outcomes" / f"{name}.csv")
         assert len(table) == 2 and set(table["outcome"]) == {"diverged"}
@@ -365,7 +398,7 @@ def test_a_hand_edited_result_file_is_refused_naming_it(diverging):
     arrays, _ = files.load(results)
     rewrite_entry(results, "endpoint/raw_loss", np.zeros_like(arrays["endpoint/raw_loss"]))
     try:
-        proc = snakemake(work, "--cores", "1", config=config, check=False)
+        proc = snakemake(work, "--cores", "1", *DIV_OUTCOMES, config=config, check=False)
         assert proc.returncode != 0 and "Error in rule classify" in proc.stderr
         log = (work / "logs/div/classify/teacher.log").read_text()
         assert f"{results.relative_to(work)}: content does not match its recorded hash" in log
@@ -378,10 +411,10 @@ def test_a_corrupted_dataset_is_refused_naming_it_and_regenerated_once_removed(d
     dataset = work / "data/div/datasets/moons.npz"
     outcomes = (work / "data/div/outcomes/moons.csv").read_bytes()
     dataset.write_bytes(dataset.read_bytes()[:200])  # truncated, e.g. a disk that filled up
-    proc = snakemake(work, "--cores", "1", config=config, check=False)
+    proc = snakemake(work, "--cores", "1", *DIV_OUTCOMES, config=config, check=False)
     assert proc.returncode != 0 and "Error in rule train" in proc.stderr
     log = (work / "logs/div/train/moons/batch/eta=10000000.0.log").read_text()
     assert "data/div/datasets/moons.npz: not a readable result file" in log
     dataset.unlink()
-    snakemake(work, "--cores", "1", config=config)
+    snakemake(work, "--cores", "1", *DIV_OUTCOMES, config=config)
     assert (work / "data/div/outcomes/moons.csv").read_bytes() == outcomes

@@ -32,6 +32,20 @@ def locked_error() -> MlflowException:
         return exc
 
 
+def store_error(sql_error: Exception) -> MlflowException:
+    """What MLflow's SQLite store raises for a failed statement: an MlflowException raised from
+    SQLAlchemy's error, itself raised from sqlite3's."""
+    wrapper = (sqlalchemy.exc.IntegrityError if isinstance(sql_error, sqlite3.IntegrityError)
+               else sqlalchemy.exc.OperationalError)
+    try:
+        try:
+            raise wrapper("INSERT ...", {}, sql_error)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            raise MlflowException(message=e, error_code=TEMPORARILY_UNAVAILABLE) from e
+    except MlflowException as exc:
+        return exc
+
+
 class Flaky:
     """A call that fails ``n`` times with ``error`` and then returns ``"done"``."""
 
@@ -68,6 +82,18 @@ def test_other_errors_are_not_retried_and_retries_give_up():
     with pytest.raises(MlflowException, match="database is locked"):
         tracking.retry_locked(call, attempts=3, sleep=pauses.append)
     assert call.calls == 3 and len(pauses) == 2
+
+
+def test_two_jobs_registering_one_dataset_at_once_is_retried_other_integrity_errors_not():
+    # seen with 8 parallel jobs: both jobs of a dataset found it missing and both inserted it
+    race = store_error(sqlite3.IntegrityError(
+        "UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest"))
+    call = Flaky(1, race)
+    assert tracking.retry_locked(call, sleep=lambda s: None) == "done" and call.calls == 2
+    other = Flaky(1, store_error(sqlite3.IntegrityError("UNIQUE constraint failed: params.key")))
+    with pytest.raises(MlflowException, match="params.key"):
+        tracking.retry_locked(other, sleep=lambda s: None)
+    assert other.calls == 1
 
 
 def test_client_methods_go_through_the_retry(monkeypatch):

@@ -82,20 +82,33 @@ def _client(uri):
     return _Retrying(retry_locked(lambda: MlflowClient(tracking_uri=uri)))
 
 
-def _is_locked(exc: BaseException | None) -> bool:
-    """Whether ``exc`` or an exception that caused it is SQLite's "database is locked"."""
+# Store errors that a second try gets past (matched in the message of the error or its causes):
+TRANSIENT = (
+    # SQLite: a writer waited past the busy timeout
+    "database is locked",
+    # two jobs logging the same dataset at once both insert it (MLflow's get-or-create of the
+    # dataset row is not atomic); the second try finds the row the winner wrote
+    "UNIQUE constraint failed: datasets.",  # SQLite
+    'unique constraint "dataset_pk"',  # PostgreSQL, behind a tracking server
+)
+
+
+def _transient(exc: BaseException | None) -> str | None:
+    """The :data:`TRANSIENT` error that ``exc`` or an exception that caused it is, or ``None``."""
     for _ in range(10):  # the cause chain is short; bound it anyway
         if exc is None:
-            return False
-        if "database is locked" in str(exc):
-            return True
+            return None
+        for t in TRANSIENT:
+            if t in str(exc):
+                return t
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
 
 
 def retry_locked(call, *, attempts: int = 8, base: float = 0.25, cap: float = 8.0, sleep=time.sleep, rng=None):
     """``call()``, retried while it fails with "database is locked" (SQLite's answer to a writer
-    that waited past the busy timeout): up to ``attempts`` calls, pausing a random time between
+    that waited past the busy timeout) or another :data:`TRANSIENT` error: up to ``attempts``
+    calls, pausing a random time between
     half and all of ``min(cap, base * 2**k)`` seconds after the k-th failure (exponential backoff
     with jitter, so that writers that collided do not collide again). Other errors, and the last
     failure, are raised. A failed store call is rolled back, so repeating it is safe."""
@@ -104,11 +117,11 @@ def retry_locked(call, *, attempts: int = 8, base: float = 0.25, cap: float = 8.
         try:
             return call()
         except Exception as exc:
-            if k == attempts - 1 or not _is_locked(exc):
+            error = _transient(exc)
+            if k == attempts - 1 or error is None:
                 raise
             pause = min(cap, base * 2**k) * rng.uniform(0.5, 1.0)
-            log.warning("tracking store busy (database is locked), attempt %d of %d; retrying in %.2f s",
-                        k + 1, attempts, pause)
+            log.warning("tracking store: %s; attempt %d of %d, retrying in %.2f s", error, k + 1, attempts, pause)
             sleep(pause)
 
 
