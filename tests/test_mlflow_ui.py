@@ -12,7 +12,7 @@ from services import ensure_debian_packages
 
 pytestmark = pytest.mark.integration
 
-sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 
 def test_runs_table_lists_jobs_with_their_rate_and_seed_runs_with_their_outcome(small_study, tmp_path):

@@ -217,7 +217,7 @@ def train(
 
 #: Elements per work buffer in a full-data pass. Passes over all samples go through the replicas
 #: in chunks this size (about 0.5 MB per buffer): one buffer for all R replicas outgrows the
-#: cache and ran 20% slower at R = 512, n = 1,000 (benchmarks/bench_engine.py workload).
+#: cache and ran 20% slower at R = 512, n = 1,000 (workflow/benchmarks/bench_engine.py workload).
 CHUNK_ELEMENTS = 2**16
 
 

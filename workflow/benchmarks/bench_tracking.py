@@ -9,8 +9,8 @@ name of its own, so the server never retires runs of an earlier repeat. Prints, 
 wall times, their ratio, and the seconds the 30 training jobs spent inside MLflow calls (from
 their ``timing.json``), then the medians.
 
-    python3 benchmarks/bench_tracking.py               # 3 repeats (about 10 minutes)
-    python3 benchmarks/bench_tracking.py --repeats 1
+    python3 workflow/benchmarks/bench_tracking.py               # 3 repeats (about 10 minutes)
+    python3 workflow/benchmarks/bench_tracking.py --repeats 1
 """
 
 from __future__ import annotations

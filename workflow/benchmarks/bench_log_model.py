@@ -1,6 +1,6 @@
 """What logging each job's best network as a pyfunc model adds to the job's MLflow time.
 
-    python3 benchmarks/bench_log_model.py STUDY_DIR [--jobs 4] [--repeats 5]
+    python3 workflow/benchmarks/bench_log_model.py STUDY_DIR [--jobs 4] [--repeats 5]
 
 ``STUDY_DIR`` is the working directory of a finished run of the workflow (it has
 ``data/<study>/runs/.../results.npz``). Into a fresh SQLite store in a temporary folder, every

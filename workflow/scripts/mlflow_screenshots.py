@@ -1,6 +1,6 @@
 """Screenshots of a study's MLflow UI in headless Chromium: the runs table and one run's charts.
 
-    python3 tools/mlflow_screenshots.py STUDY_DIR [--study default] [--out reports] [--job KEY]
+    python3 workflow/scripts/mlflow_screenshots.py STUDY_DIR [--study default] [--out reports] [--job KEY]
 
 ``STUDY_DIR`` is the working directory of a finished run of the workflow (where
 ``data/<study>/tracking.json`` records the tracking store and the experiment). For the embedded

@@ -6,8 +6,8 @@ engine trains R replicas at once; scikit-learn (solver 'sgd', momentum 0, alpha 
 at a time. Both are timed in CPU seconds of this process, one BLAS thread, alternating within each
 repeat; the table shows the median over repeats of replica-sample-updates per CPU-second.
 
-    python benchmarks/bench_engine.py            # full table (a few minutes)
-    python benchmarks/bench_engine.py --quick    # one repeat, fewer epochs
+    python3 workflow/benchmarks/bench_engine.py            # full table (a few minutes)
+    python3 workflow/benchmarks/bench_engine.py --quick    # one repeat, fewer epochs
 """
 
 from __future__ import annotations
