@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))  # services: ports and process groups, shared with the tests
 
 from services import free_port, process_group, wait_for_port  # noqa: E402
