@@ -3,9 +3,10 @@ installed when missing) behind ``mlflow server``, both on 127.0.0.1 at free port
 the process ids this module started. Every run and artifact is checked through the server's REST
 API, not through a database connection.
 
-Two runs of the workflow: the smoke config with two parallel local jobs, and a trimmed smoke
-study (xor and moons, 3 seeds: 12 training jobs) through a real executor plugin,
-snakemake-executor-plugin-cluster-generic, whose submit script starts each job in the background.
+Two runs of the workflow: the smoke config (up to its report) with two parallel local jobs, and a
+trimmed smoke study (xor and moons, 3 seeds: 12 training jobs, up to classification) through a
+real executor plugin, snakemake-executor-plugin-cluster-generic, whose submit script starts each
+job in the background.
 """
 
 from __future__ import annotations
@@ -79,15 +80,17 @@ def download(url, run, path):
     return response.content
 
 
-def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> list:
+def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[str, list]:
     """Everything the study's jobs wrote to the server: one FINISHED parent per job with its
     figure, one FINISHED child per seed with an outcome tag and its weights, agreeing with the
-    jobs' own result files. Returns the runs."""
+    jobs' own result files, and the report's summary run if the study was reported. Returns the
+    runs by kind (``parents``, ``children``, ``summary``)."""
     exp = api(url, "experiments/get-by-name", experiment_name=f"gdbasins/{study}")["experiment"]
     record = json.loads((work / f"data/{study}/tracking.json").read_text())
     assert record == {"uri": url, "experiment": f"gdbasins/{study}", "experiment_id": exp["experiment_id"]}
     runs = search_runs(url, exp["experiment_id"])
-    parents = [r for r in runs if "mlflow.parentRunId" not in tags(r)]
+    summary = [r for r in runs if tags(r).get("gdbasins.kind") == "summary"]
+    parents = [r for r in runs if "mlflow.parentRunId" not in tags(r) and r not in summary]
     children = [r for r in runs if "mlflow.parentRunId" in tags(r)]
     assert len(parents) == n_jobs and len(children) == n_jobs * n_seeds
     assert {r["info"]["status"] for r in runs} == {"FINISHED"}
@@ -115,7 +118,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> list:
     np.testing.assert_array_equal(weights["final"], arrays["theta"][1])
     png = download(url, by_id[job["parent"]], "sgd_eta=0.1.png")
     assert png.startswith(b"\x89PNG")
-    return runs
+    return {"parents": parents, "children": children, "summary": summary}
 
 
 # -- part 1: the smoke config with parallel jobs against the server -------------------------------
@@ -124,9 +127,13 @@ def test_smoke_study_logs_every_run_and_artifact_to_the_server(server, tmp_path)
     url, _, stored = server
     snakemake(tmp_path, "--cores", "2", MLFLOW_TRACKING_URI=url)
     runs = check_store(url, tmp_path, "smoke", n_jobs=30, n_seeds=4)
+    [summary] = runs["summary"]  # the report's run, with the report as artifacts
+    assert summary["info"]["status"] == "FINISHED"
+    report = api(url, "artifacts/list", run_id=summary["info"]["run_id"], path="report").get("files", [])
+    assert "report/README.md" in {f["path"] for f in report}
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
     # the server stored the artifacts under its --artifacts-destination
-    assert len(list(stored.rglob("weights.json"))) >= len(runs) - 30
+    assert len(list(stored.rglob("weights.json"))) >= len(runs["children"])
 
 
 # -- part 2: a real executor plugin, jobs in the background ---------------------------------------
@@ -136,13 +143,14 @@ def test_cluster_generic_executor_logs_to_the_server(server, tmp_path):
     jobs = tmp_path / "jobs"
     cfg = smoke_config(study="cluster", seeds=3)
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in ("xor", "moons")}
+    targets = [f"data/cluster/outcomes/{d}.csv" for d in cfg["datasets"]]  # up to classification
     proc = snakemake(
         tmp_path / "work", "--executor", "cluster-generic", "--jobs", "2", "--seconds-between-status-checks", "1",
         "--cluster-generic-submit-cmd", f"{CLUSTER}/submit.sh", "--cluster-generic-status-cmd", f"{CLUSTER}/status.sh",
-        "--cluster-generic-cancel-cmd", f"{CLUSTER}/cancel.sh",
+        "--cluster-generic-cancel-cmd", f"{CLUSTER}/cancel.sh", *targets,
         config=cfg, MLFLOW_TRACKING_URI=url, GDBASINS_CLUSTER_DIR=str(jobs))
     check_store(url, tmp_path / "work", "cluster", n_jobs=12, n_seeds=3)
-    # every job but the target went through the submit script, ran as its own process, and ended
+    # every job went through the submit script, ran as its own process, exited 0 and is gone
     submitted = proc.stderr.count("with external jobid")
     assert submitted == 2 + 1 + 12 + 2
     exits = sorted(jobs.glob("*.exit"))
