@@ -1,12 +1,11 @@
 """Dataset generators and the hash-checked files they are stored in."""
 
-import io
-import zipfile
 
 import numpy as np
 import pytest
 
 from gdbasins import Network, datasets, files
+from helpers import rewrite_entry
 
 
 @pytest.mark.parametrize("generator,params", [
@@ -55,20 +54,6 @@ def test_teacher_targets_come_from_the_teacher_network(tmp_path):
     assert teacher.loss_value(theta, ds.X_train, ds.y_train)[0] < 1e-28
     assert ds.known_optimum(teacher) == 0.0
     assert ds.known_optimum(Network((3, 5, 1), "tanh", "identity", "mse")) is None  # other architecture
-
-
-def rewrite_entry(path, name, array):
-    """Replace one array inside an .npz, keeping everything else (the recorded hash too)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename == name + ".npy":
-                npy = io.BytesIO()
-                np.lib.format.write_array(npy, array)
-                data = npy.getvalue()
-            zout.writestr(item, data)
-    path.write_bytes(buf.getvalue())
 
 
 def test_edited_file_is_refused_naming_it(tmp_path):

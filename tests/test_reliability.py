@@ -14,11 +14,9 @@ reference run made one job at a time (--cores 1).
 from __future__ import annotations
 
 import copy
-import io
 import json
 import re
 import signal
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import yaml
 from gdbasins import files
 from gdbasins.config import resolve, validate
 from gdbasins.job import FAIL_JOB_VAR
-from helpers import smoke_config, snakemake
+from helpers import rewrite_entry, smoke_config, snakemake
 from study_state import (fingerprint, kill_tree, reproducible_files, running_keys, start_snakemake, store_dump,
                          store_runs, train_jobs, wait_for)
 
@@ -375,20 +373,6 @@ def test_a_rate_where_every_seed_diverges_gives_diverged_outcomes_not_a_crash(di
     runs = [r for r in store_runs(work) if r["tags"].get("gdbasins.seed")]
     assert len(runs) == 4 and {r["tags"]["outcome"] for r in runs} == {"diverged"}
     assert {r["status"] for r in runs} == {"FINISHED"}
-
-
-def rewrite_entry(path: Path, name: str, array) -> None:
-    """Replace one array inside an .npz and keep everything else, the recorded hash too: a hand edit."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename == name + ".npy":
-                npy = io.BytesIO()
-                np.lib.format.write_array(npy, array)
-                data = npy.getvalue()
-            zout.writestr(item, data)
-    path.write_bytes(buf.getvalue())
 
 
 def test_a_hand_edited_result_file_is_refused_naming_it(diverging):
