@@ -1,6 +1,5 @@
 """Backpropagation against central finite differences, every activation x loss."""
 
-import itertools
 
 import numpy as np
 import pytest

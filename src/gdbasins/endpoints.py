@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from .checks import check_positive
 from .network import Network, with_ones
 from .train import full_pass
 

@@ -312,7 +312,7 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
     """Mirror one job's result file into MLflow; returns ``{"parent": id, "children": {seed: id},
     "model": id}``: the parent run logs the best seed's network as a pyfunc model
     (:func:`gdbasins.model.log_best`; the model id is ``None`` when every seed diverged)."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     from .datasets import Dataset
     from .job import load_results
