@@ -2,6 +2,7 @@
 locked", the sweep of runs a killed job left RUNNING, SIGTERM while logging, a failed job's run,
 and the test hook that makes a job fail."""
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -154,15 +155,20 @@ def test_runs_a_killed_job_left_running_are_killed_and_retired_by_its_next_run(j
     assert {r.info.status for r in live} == {"FINISHED"}
 
 
-def test_sigterm_while_logging_ends_the_runs_killed(job, monkeypatch):
-    original = tracking._log_child
+def test_sigterm_while_logging_through_a_server_ends_the_runs_killed(job, monkeypatch):
+    # Behind a tracking server the seed runs are written one by one through the client.
+    monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
+    original = tracking._write_seed_run_api
 
-    def log_child_then_sigterm(client, cid, seed, *args):
-        original(client, cid, seed, *args)
-        if seed == 1:  # the second child run is logged, not yet terminated
+    def write_then_sigterm(client, experiment_id, run, live):
+        rid = original(client, experiment_id, run, live)
+        if run.params["seed"] == "0":  # seed 0 is finished; seed 1 is next
+            client.create_run(experiment_id, run_name="seed 1", tags=dict(run.tags, **{"gdbasins.seed": "1"}))
+            live.append(client.search_runs([experiment_id], "tags.`gdbasins.seed` = '1'")[0].info.run_id)
             os.kill(os.getpid(), signal.SIGTERM)
+        return rid
 
-    monkeypatch.setattr(tracking, "_log_child", log_child_then_sigterm)
+    monkeypatch.setattr(tracking, "_write_seed_run_api", write_then_sigterm)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as info:
         tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
@@ -173,11 +179,52 @@ def test_sigterm_while_logging_ends_the_runs_killed(job, monkeypatch):
     assert statuses == {"parent": "KILLED", "0": "FINISHED", "1": "KILLED"}
 
 
-def test_an_error_while_logging_fails_the_runs(job, monkeypatch):
-    def broken(*args):
+class _SigtermAfterFirstInsert:
+    """A session that receives SIGTERM once its first bulk insert (the runs rows) is done."""
+
+    def __init__(self, session):
+        self.session, self.calls = session, 0
+
+    def execute(self, *args, **kwargs):
+        out = self.session.execute(*args, **kwargs)
+        self.calls += 1
+        if self.calls == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+def test_sigterm_during_the_bulk_insert_leaves_no_seed_run(job, monkeypatch):
+    # On a SQL store a job's seed runs go in as one transaction: interrupted half-way, none stay.
+    original = tracking._write_session
+
+    @contextlib.contextmanager
+    def interrupted(store):
+        with original(store) as session:
+            yield _SigtermAfterFirstInsert(session)
+
+    monkeypatch.setattr(tracking, "_write_session", interrupted)
+    with pytest.raises(SystemExit):
+        tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    runs = all_runs(job["uri"], job["exp"])
+    assert [(r.data.tags.get("gdbasins.seed", "parent"), r.info.status) for r in runs] == [("parent", "KILLED")]
+    with sqlite3.connect(job["uri"][len("sqlite:///"):]) as con:  # nothing half-written under the API either
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+        assert con.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid != ?", (runs[0].info.run_id,)).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("server", [False, True], ids=["sql-store", "tracking-server"])
+def test_an_error_while_logging_fails_the_runs(job, monkeypatch, server):
+    def broken(*args, **kwargs):
         raise ValueError("metric broke")
 
-    monkeypatch.setattr(tracking, "_log_child", broken)
+    if server:
+        monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
+        monkeypatch.setattr(tracking, "_write_seed_run_api", broken)
+    else:
+        monkeypatch.setattr(tracking, "_insert_runs", broken)
     with pytest.raises(ValueError, match="metric broke"):
         tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
     assert {r.info.status for r in all_runs(job["uri"], job["exp"])} == {"FAILED"}

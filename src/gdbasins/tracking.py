@@ -30,9 +30,11 @@ import os
 import random
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -291,13 +293,13 @@ def _retire(client, experiment_id: str, job_key: str) -> int:
 
 
 @contextlib.contextmanager
-def _killed_on_sigterm(client, run_ids: list):
-    """End the job's runs as KILLED if the process is terminated while logging."""
+def _sigterm_exits():
+    """Turn SIGTERM into ``SystemExit(143)`` while a job logs, so that :func:`log_job` ends its
+    runs as KILLED on the way out. The handler itself touches no store: the signal may arrive
+    inside a write transaction, whose lock a store call from the handler would wait on; the
+    transaction is rolled back first, then the runs are marked."""
 
     def handler(signum, frame):
-        for rid in list(run_ids):
-            with contextlib.suppress(Exception):
-                client.set_terminated(rid, "KILLED")
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -326,22 +328,16 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
     base_tags = {JOB_TAG: job_key, "gdbasins.code_version": code or code_version(),
                  "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"]}
     run_ids: list[str] = []
-    with _killed_on_sigterm(client, run_ids):
+    with _sigterm_exits():
         parent = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1], tags=base_tags)
         pid = parent.info.run_id
         run_ids.append(pid)
         try:
             _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param)
-            children = {}
-            for r, seed in enumerate(arrays["seeds"]):
-                tags = dict(base_tags, **{"mlflow.parentRunId": pid, "gdbasins.seed": str(seed)})
-                child = client.create_run(experiment_id, run_name=f"seed {seed}", tags=tags)
-                cid = child.info.run_id
-                run_ids.append(cid)
-                _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param)
-                client.set_terminated(cid, "FINISHED")
-                run_ids.remove(cid)  # complete: an interruption after this does not concern it
-                children[int(seed)] = cid
+            seed_runs = [_seed_run(r, dict(base_tags, **{"mlflow.parentRunId": pid}), endpoints, histories,
+                                   arrays, meta, now, Metric) for r in range(len(arrays["seeds"]))]
+            ids = _write_seed_runs(client, experiment_id, seed_runs, run_ids)
+            children = {int(seed): cid for seed, cid in zip(arrays["seeds"], ids)}
             model_id = log_best(uri, pid, job_key=job_key, sizes=meta["sizes"], network=params["network"],
                                 endpoints=endpoints, arrays=arrays, X_example=ds.X_train[:5])
         except BaseException as exc:
@@ -408,7 +404,20 @@ def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric
                                                   tags=[InputTag("mlflow.data.context", "training")])])
 
 
-def _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Metric, Param):
+@dataclass
+class SeedRun:
+    """Everything one seed's child run holds, ready to be written in one go."""
+
+    name: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list  # mlflow.entities.Metric
+    artifacts: dict[str, dict]  # file name -> JSON content
+
+
+def _seed_run(r, tags, endpoints, histories, arrays, meta, now, Metric) -> SeedRun:
+    """Replica ``r``'s child run: downsampled curves, final and endpoint metrics, the weights."""
+    seed = int(arrays["seeds"][r])
     row = endpoints.iloc[r]
     epochs = curve_epochs(len(histories["loss"]) - 1)
     metrics = []
@@ -422,12 +431,121 @@ def _log_child(client, cid, seed, r, endpoints, histories, arrays, meta, now, Me
     if "polished_test_accuracy" in row:
         finals["polished_test_accuracy"] = row["polished_test_accuracy"]
     finals["diverged"] = float(row["diverged"])
-    client.log_batch(cid, metrics=metrics + _metrics(Metric, finals, now), params=[Param("seed", str(seed))])
-    client.log_dict(cid, {
+    weights = {
         "sizes": meta["sizes"], "layout": "per layer: W (n_in x n_out, row-major) then b",
         "initial": arrays["theta0"][r].tolist(), "final": arrays["theta"][r].tolist(),
         "polished": arrays["polished"][r].tolist(),
-    }, "weights.json")
+    }
+    return SeedRun(name=f"seed {seed}", tags=dict(tags, **{"gdbasins.seed": str(seed)}), params={"seed": str(seed)},
+                   metrics=metrics + _metrics(Metric, finals, now), artifacts={"weights.json": weights})
+
+
+def _write_seed_runs(client, experiment_id: str, runs: list[SeedRun], live: list[str]) -> list[str]:
+    """Create one FINISHED run per :class:`SeedRun`; returns their ids in order.
+
+    On a SQL store (SQLite, PostgreSQL: the embedded default) the runs go in as one transaction
+    (:func:`_write_seed_runs_sql`): the job's children appear all at once or not at all, about 30x
+    faster than four store calls per run. Behind a tracking server they go through the client,
+    run by run; ``live`` holds the id of the run being written, for the SIGTERM handler.
+    """
+    store = _sql_store(client)
+    if store is not None:
+        return _write_seed_runs_sql(store, experiment_id, runs)
+    return [_write_seed_run_api(client, experiment_id, run, live) for run in runs]
+
+
+def _write_seed_run_api(client, experiment_id: str, run: SeedRun, live: list[str]) -> str:
+    from mlflow.entities import Param
+
+    rid = client.create_run(experiment_id, run_name=run.name, tags=run.tags).info.run_id
+    live.append(rid)
+    client.log_batch(rid, metrics=run.metrics, params=[Param(k, v) for k, v in run.params.items()])
+    for name, content in run.artifacts.items():
+        client.log_dict(rid, content, name)
+    client.set_terminated(rid, "FINISHED")
+    live.remove(rid)  # complete: an interruption after this does not concern it
+    return rid
+
+
+def _sql_store(client):
+    """The client's store if it is MLflow's SQLAlchemy store (a database MLflow opens itself),
+    else ``None`` (a tracking server, or a store whose internals are unknown)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = getattr(getattr(getattr(client, "_client", client), "_tracking_client", None), "store", None)
+    return store if isinstance(store, SqlAlchemyStore) else None
+
+
+def _write_seed_runs_sql(store, experiment_id: str, runs: list[SeedRun]) -> list[str]:
+    """Insert finished runs with their tags, params and metrics in one transaction of the store's
+    database, writing the rows that ``create_run``, ``log_batch`` and ``set_terminated`` would
+    (MLflow's own table models; ``tests/test_tracking_paths.py`` compares the two paths run by
+    run). The artifacts are written first, so a committed run always has them; only the
+    transaction is retried when the database is locked."""
+    import uuid
+
+    from mlflow.entities import LifecycleStage
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+    from mlflow.utils.uri import append_to_uri_path
+
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise TrackingStoreError(f"experiment {experiment.name!r} (id {experiment_id}) is deleted; restore it "
+                                 "(mlflow experiments restore) or remove the tracking store")
+    now = int(time.time() * 1000)
+    prepared = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, run in enumerate(runs):
+            rid = uuid.uuid4().hex
+            artifact_uri = append_to_uri_path(experiment.artifact_location, rid, store.ARTIFACTS_FOLDER_NAME)
+            if run.artifacts:
+                folder = Path(tmp) / str(k)
+                folder.mkdir()
+                for name, content in run.artifacts.items():
+                    (folder / name).write_text(json.dumps(content, indent=2))
+                get_artifact_repository(artifact_uri).log_artifacts(str(folder))
+            prepared.append((rid, artifact_uri, dict({MLFLOW_RUN_NAME: run.name}, **run.tags), run))
+    retry_locked(lambda: _insert_runs(store, experiment_id, prepared, now))
+    return [rid for rid, *_ in prepared]
+
+
+def _insert_runs(store, experiment_id, prepared, now) -> None:
+    from mlflow.entities import LifecycleStage, RunStatus, SourceType
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+    from mlflow.utils.mlflow_tags import MLFLOW_USER
+    from sqlalchemy import insert
+
+    runs, tags, params, metrics, latest = [], [], [], [], []
+    for rid, artifact_uri, run_tags, run in prepared:
+        runs.append(dict(run_uuid=rid, name=run.name, artifact_uri=artifact_uri, experiment_id=experiment_id,
+                         source_type=SourceType.to_string(SourceType.UNKNOWN), source_name="",
+                         entry_point_name="", user_id=run_tags.get(MLFLOW_USER, "unknown"),
+                         status=RunStatus.to_string(RunStatus.FINISHED), start_time=now, end_time=now,
+                         deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE))
+        tags += [dict(run_uuid=rid, key=k, value=v) for k, v in run_tags.items()]
+        params += [dict(run_uuid=rid, key=k, value=v) for k, v in run.params.items()]
+        last = {}
+        for m in run.metrics:
+            metrics.append(dict(run_uuid=rid, key=m.key, value=m.value, timestamp=m.timestamp, step=m.step,
+                                is_nan=False))
+            if m.key not in last or (m.step, m.timestamp, m.value) > last[m.key]:
+                last[m.key] = (m.step, m.timestamp, m.value)  # the summary MLflow keeps: the largest
+        latest += [dict(run_uuid=rid, key=k, step=st, timestamp=t, value=v, is_nan=False)
+                   for k, (st, t, v) in last.items()]
+    with _write_session(store) as session:
+        for model, values in ((SqlRun, runs), (SqlTag, tags), (SqlParam, params), (SqlMetric, metrics),
+                              (SqlLatestMetric, latest)):
+            if values:
+                session.execute(insert(model), values)
+
+
+def _write_session(store):
+    """A read-write session of the store (``ManagedSessionMaker`` commits on exit)."""
+    try:
+        return store.ManagedSessionMaker(read_only=False)
+    except TypeError:  # MLflow releases without read replicas take no argument
+        return store.ManagedSessionMaker()
 
 
 def record_outcomes(table, jobs: list[dict]) -> None:
@@ -441,17 +559,37 @@ def record_outcomes(table, jobs: list[dict]) -> None:
     from .endpoints import OUTCOMES
 
     now = int(time.time() * 1000)
+    clients = {}
     for job in jobs:
-        client = _client(job["uri"])
+        client = clients.get(job["uri"]) or clients.setdefault(job["uri"], _client(job["uri"]))
         rows = table[(table["variant"] == job["variant"]) & (table["eta"] == job["eta"])]
         shares = {f"share_{o}": float((rows["outcome"] == o).mean()) for o in OUTCOMES}
         client.log_batch(job["parent"], metrics=_metrics(Metric, shares, now))
         if job.get("figure"):
             client.log_artifact(job["parent"], job["figure"])
-        for row in rows.itertuples():
-            client.log_batch(job["children"][str(row.seed)], tags=[
-                RunTag("outcome", row.outcome), RunTag("basin", row.basin),
-                RunTag("converged", str(bool(row.converged)).lower())])
+        tags = {job["children"][str(row.seed)]: {"outcome": row.outcome, "basin": row.basin,
+                                                 "converged": str(bool(row.converged)).lower()}
+                for row in rows.itertuples()}
+        store = _sql_store(client)
+        if store is not None:
+            retry_locked(lambda: _replace_tags(store, tags))
+        else:
+            for rid, t in tags.items():
+                client.log_batch(rid, tags=[RunTag(k, v) for k, v in t.items()])
+
+
+def _replace_tags(store, tags: dict[str, dict[str, str]]) -> None:
+    """Set tags on many runs in one transaction (``{run_id: {key: value}}``), replacing earlier
+    values of the same keys, as ``set_tag`` does."""
+    from mlflow.store.tracking.dbmodels.models import SqlTag
+
+    ids = list(tags)
+    keys = sorted({k for t in tags.values() for k in t})
+    with _write_session(store) as session:
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            session.query(SqlTag).filter(SqlTag.run_uuid.in_(ids[i:i + 500]), SqlTag.key.in_(keys)).delete(
+                synchronize_session=False)
+        session.add_all([SqlTag(run_uuid=rid, key=k, value=v) for rid, t in tags.items() for k, v in t.items()])
 
 
 def log_summary(uri: str, experiment_id: str, study: str, report_dir, claims_csv, code: str | None = None) -> str:

@@ -1,0 +1,127 @@
+"""The two ways a job's seed runs reach MLflow give the same runs.
+
+On a SQL store (the embedded SQLite default) :mod:`gdbasins.tracking` inserts a job's seed runs in
+one transaction through MLflow's table models; behind a tracking server it calls the client run by
+run. Everything a user or the report reads back through MLflow's API must be the same either way:
+names, statuses, tags, params, summary and history of every metric, the weights artifact, the
+outcome tags set later (and replaced when the classification is redone), and search filters.
+"""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
+
+from gdbasins import datasets, tracking
+from gdbasins.job import run_job
+
+KEY = "paths/moons/minibatch/eta=0.5"
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """One small job (moons, 3 seeds, with a test split) logged through each path into a store
+    of its own; its outcome tags set twice (the second time with other values)."""
+    root = tmp_path_factory.mktemp("paths")
+    data, results = root / "moons.npz", root / "results.npz"
+    datasets.write(data, "moons", "moons", {"n_samples": 40, "noise": 0.2, "test_fraction": 0.25})
+    spec = {"key": KEY, "study": "paths", "dataset": "moons", "variant": "minibatch", "eta": 0.5, "seeds": 3,
+            "epochs": 40, "minibatch_size": 8, "tolerances": {},
+            "network": {"hidden": [3], "activation": "tanh", "output": "sigmoid", "loss": "bce", "l2": 0.001,
+                        "init": "glorot", "init_scale": 1.0}}
+    run_job(data, spec, results)
+    params = {k: v for k, v in spec.items() if k != "key"}
+    out = {}
+    for path in ("sql", "api"):
+        uri = f"sqlite:///{root / path}.db"
+        exp = tracking.init_store(uri, "gdbasins/paths", root / f"{path}-artifacts")
+        with pytest.MonkeyPatch.context() as mp:
+            if path == "api":
+                mp.setattr(tracking, "_sql_store", lambda client: None)
+            else:  # the bulk path must really be the one taken
+                mp.setattr(tracking, "_write_seed_run_api", _must_not_be_called)
+            ids = tracking.log_job(uri, exp, KEY, params, results, data, code="test")
+            record = json.loads(json.dumps(dict(ids, uri=uri, variant="minibatch", eta=0.5)))  # as in mlflow.json
+            for outcome in ("local", "global"):  # classified twice: the second labels replace the first
+                table = _outcomes(outcome, [0, 1, 2])
+                tracking.record_outcomes(table, [record])
+        out[path] = dict(uri=uri, exp=exp, ids=ids)
+    return out
+
+
+def _must_not_be_called(*args):
+    raise AssertionError("a SQL store's seed runs went through the client one by one")
+
+
+def _outcomes(outcome, seeds):
+    import pandas as pd
+
+    return pd.DataFrame({"variant": "minibatch", "eta": 0.5, "seed": seeds, "outcome": outcome,
+                         "basin": outcome, "converged": True})
+
+
+def _seed_runs(store):
+    client = MlflowClient(store["uri"])
+    return client, {seed: client.get_run(rid) for seed, rid in store["ids"]["children"].items()}
+
+
+def test_both_paths_give_the_same_seed_runs(logged):
+    (sql_client, sql), (api_client, api) = _seed_runs(logged["sql"]), _seed_runs(logged["api"])
+    assert sorted(sql) == sorted(api) == [0, 1, 2]
+    for seed in sql:
+        a, b = sql[seed], api[seed]
+        assert a.info.run_name == b.info.run_name == f"seed {seed}"
+        assert a.info.status == b.info.status == "FINISHED"
+        assert a.info.lifecycle_stage == b.info.lifecycle_stage == "active"
+        assert a.info.user_id == b.info.user_id
+        assert a.info.start_time <= a.info.end_time
+        assert a.info.artifact_uri.endswith(f"/{a.info.run_id}/artifacts")
+        assert a.data.tags["mlflow.parentRunId"] == logged["sql"]["ids"]["parent"]
+        assert b.data.tags["mlflow.parentRunId"] == logged["api"]["ids"]["parent"]
+
+        def tags(run):
+            return {k: v for k, v in run.data.tags.items() if k != "mlflow.parentRunId"}
+
+        assert tags(a) == tags(b)
+        assert tags(a)["outcome"] == "global" and tags(a)["gdbasins.seed"] == str(seed)
+        assert a.data.params == b.data.params == {"seed": str(seed)}
+        assert a.data.metrics == b.data.metrics and "polished_loss" in a.data.metrics
+        for key in a.data.metrics:
+            history = [(m.step, m.value) for m in sql_client.get_metric_history(a.info.run_id, key)]
+            assert history == [(m.step, m.value) for m in api_client.get_metric_history(b.info.run_id, key)]
+        assert [f.path for f in sql_client.list_artifacts(a.info.run_id)] == ["weights.json"]
+        assert [f.path for f in api_client.list_artifacts(b.info.run_id)] == ["weights.json"]
+        weights = [json.loads(open(download_artifacts(run_id=r.info.run_id, artifact_path="weights.json",
+                                                      tracking_uri=s["uri"])).read())
+                   for r, s in ((a, logged["sql"]), (b, logged["api"]))]
+        assert weights[0] == weights[1] and len(weights[0]["polished"]) == len(weights[0]["initial"])
+
+
+def test_curves_keep_their_history_and_the_summary_is_the_last_step(logged):
+    client, runs = _seed_runs(logged["sql"])
+    run = runs[1]
+    loss = client.get_metric_history(run.info.run_id, "loss")
+    steps = [m.step for m in loss]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 40 and len(steps) > 5
+    assert run.data.metrics["loss"] == loss[-1].value
+
+
+def test_outcome_tags_are_replaced_not_duplicated(logged):
+    import sqlite3
+
+    for store in logged.values():
+        with sqlite3.connect(store["uri"][len("sqlite:///"):]) as con:
+            counts = con.execute("SELECT key, COUNT(*) FROM tags WHERE key IN ('outcome', 'basin', 'converged') "
+                                 "GROUP BY key").fetchall()
+        assert sorted(counts) == [("basin", 3), ("converged", 3), ("outcome", 3)]
+
+
+def test_searches_find_the_same_runs_on_both_paths(logged):
+    def found(store, query):
+        runs = MlflowClient(store["uri"]).search_runs([store["exp"]], query)
+        return sorted(r.data.tags.get("gdbasins.seed", "parent") for r in runs)
+
+    for query in ("tags.outcome = 'global'", "metrics.polished_loss < 10", "params.seed = '2'",
+                  f"tags.`{tracking.JOB_TAG}` = '{KEY}' and attributes.status = 'FINISHED'"):
+        assert found(logged["sql"], query) == found(logged["api"], query) != []
