@@ -10,11 +10,14 @@ sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
 from gdbasins import files, tracking
 
 uri, experiment = snakemake.params.uri, snakemake.params.experiment
+stopwatch = tracking.Stopwatch()
 try:
-    experiment_id = tracking.init_store(uri, experiment, snakemake.params.artifacts)
+    with stopwatch:
+        experiment_id = tracking.init_store(uri, experiment, snakemake.params.artifacts)
 except tracking.TrackingStoreError as exc:  # one clear line, not a traceback through MLflow
     logging.error("%s", exc)
     sys.exit(1)
-logging.info("tracking store %s, experiment %r (id %s)", tracking.redact(uri), experiment, experiment_id)
+logging.info("tracking store %s, experiment %r (id %s) ready in %.1f s", tracking.redact(uri), experiment,
+             experiment_id, stopwatch.seconds)
 files.write_text(snakemake.output.store, json.dumps(
     {"uri": uri, "experiment": experiment, "experiment_id": experiment_id}, indent=1) + "\n")
