@@ -18,6 +18,6 @@ def small_study(tmp_path_factory):
     cfg = smoke_config(study="small", seeds=3)
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
     work = tmp_path_factory.mktemp("small")
-    # Up to the classification (outcome tags); the report stage is not needed here.
-    snakemake(work, "--cores", "2", *(f"data/small/outcomes/{d}.csv" for d in datasets), config=cfg)
+    # Up to the runs in MLflow (rule track); the report stage is not needed here.
+    snakemake(work, "--cores", "2", *(f"data/small/tracking/{d}.json" for d in datasets), config=cfg)
     return work

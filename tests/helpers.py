@@ -4,6 +4,7 @@ repository's Snakefile and configs, and the tracking store inside that directory
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,21 @@ def snakemake(workdir: Path, *args, config: Path | dict = SMOKE, check=True, tim
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def job_records(work: Path, study: str | None = None):
+    """Every job's MLflow record of a finished study (written by the ``track`` rule,
+    ``data/<study>/tracking/<dataset>.json``), sorted by job key: dicts with ``job`` (the key),
+    ``uri``, ``variant``, ``eta``, ``parent``, ``children`` (seed -> run id), ``model`` and
+    ``dir`` (the job's result folder)."""
+    records = []
+    for path in sorted(Path(work).glob(f"data/{study or '*'}/tracking/*.json")):
+        data = json.loads(path.read_text())
+        for key, rec in data["jobs"].items():
+            study_name, dataset, variant, eta = key.split("/")
+            records.append(dict(rec, job=key, uri=data["uri"], dir=Path(work) / "data" / study_name / "runs" /
+                                dataset / variant / eta))
+    return sorted(records, key=lambda r: r["job"])
 
 
 def smoke_config(**overrides) -> dict:

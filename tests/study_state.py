@@ -128,9 +128,10 @@ def start_snakemake(workdir: Path, *args, config: Path, **env_extra) -> subproce
                             start_new_session=True)
 
 
-def train_jobs(proc: subprocess.Popen, study: str) -> dict[str, psutil.Process]:
-    """The running ``train`` jobs under ``proc`` by job key (read from the log file each one
-    holds open: ``logs/<study>/train/<dataset>/<variant>/eta=<lr>.log``)."""
+def rule_jobs(proc: subprocess.Popen, study: str, rule: str) -> dict[str, psutil.Process]:
+    """The running jobs of ``rule`` under ``proc``, by the name of the log file each one holds
+    open, relative to ``logs/<study>/<rule>/`` and without ``.log``: ``moons/sgd/eta=0.1`` for
+    a train job, ``moons`` for a track job."""
     jobs = {}
     try:
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -138,12 +139,12 @@ def train_jobs(proc: subprocess.Popen, study: str) -> dict[str, psutil.Process]:
         return jobs
     for p in children:
         try:
-            if not any(a.endswith(".train.py") for a in p.cmdline()):
+            if not any(a.endswith(f".{rule}.py") for a in p.cmdline()):
                 continue
             for f in p.open_files():
-                marker = f"/logs/{study}/train/"
+                marker = f"/logs/{study}/{rule}/"
                 if marker in f.path and f.path.endswith(".log"):
-                    jobs[f"{study}/" + f.path.split(marker, 1)[1].removesuffix(".log")] = p
+                    jobs[f.path.split(marker, 1)[1].removesuffix(".log")] = p
         except psutil.Error:  # it ended meanwhile
             continue
     return jobs

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from gdbasins import files
 from gdbasins.model import best_seed, input_columns, network_from_record, network_record
 from gdbasins.network import Network
+from helpers import job_records
 from services import free_port, process_group, wait_for_port
 
 
@@ -43,10 +44,10 @@ def test_record_round_trips_the_weights_and_refuses_bad_ones():
 
 
 def jobs_of(work):
-    """``(record, arrays, meta)`` of every job of a finished study: its mlflow.json and results."""
-    for path in sorted(work.glob("data/*/runs/*/*/eta=*/mlflow.json")):
-        arrays, meta = files.load(path.with_name("results.npz"))
-        yield json.loads(path.read_text()), arrays, meta
+    """``(record, arrays, meta)`` of every job of a finished study: its MLflow record and results."""
+    for record in job_records(work):
+        arrays, meta = files.load(record["dir"] / "results.npz")
+        yield record, arrays, meta
 
 
 def row_of(arrays, seed) -> int:

@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from gdbasins import files
-from helpers import dry_run_jobs, smoke_config, snakemake
+from helpers import dry_run_jobs, job_records, smoke_config, snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,9 @@ def test_every_job_and_dataset_file_exists(study):
     arrays, meta = files.load(results[0])
     assert arrays["history/loss"].shape == (meta["job"]["epochs"] + 1, N_SEEDS)  # the full history
     log = (study / "logs" / "smoke" / "train" / "moons" / "sgd" / "eta=0.1.log").read_text()
-    assert "epoch 30/30" in log and "logged 5 runs to MLflow" in log
+    assert "epoch 30/30" in log
+    track = (study / "logs" / "smoke" / "track" / "moons.log").read_text()
+    assert "smoke/moons/sgd/eta=0.1: logged 5 runs" in track
     assert (study / "logs" / "smoke" / "benchmarks" / "train" / "moons" / "sgd" / "eta=0.1.tsv").exists()
 
 
@@ -74,9 +76,11 @@ def test_store_holds_one_parent_per_job_and_one_child_per_seed(study):
     assert set(per_parent.index) == parent_ids and set(per_parent) == {N_SEEDS}
     keys = [r.data.tags["gdbasins.job"] for r in parents]
     assert len(set(keys)) == N_JOBS
-    # the job's own record of its run ids agrees with the store
-    record = json.loads((study / "data/smoke/runs/moons/sgd/eta=0.1/mlflow.json").read_text())
-    assert record["parent"] in parent_ids and len(record["children"]) == N_SEEDS
+    # the recorded run ids of every job agree with the store
+    records = job_records(study)
+    assert [r["job"] for r in records] == sorted(keys)
+    assert {r["parent"] for r in records} == parent_ids
+    assert {cid for r in records for cid in r["children"].values()} == {r.info.run_id for r in children}
 
 
 def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
@@ -109,7 +113,7 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
     cfg = smoke_config()
     cfg["variants"]["sgd"] = [0.01, 0.2]  # 0.1 -> 0.2, every dataset but teacher (own grid)
     proc = snakemake(study, "-n", config=cfg)
-    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "report": 1, "all": 1}
+    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "track": 4, "report": 1, "all": 1}
     outputs = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("output:")]
     assert any("eta=0.2/" in line for line in outputs) and not any("eta=0.01/" in line for line in outputs)
 

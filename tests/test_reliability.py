@@ -4,10 +4,11 @@ reproducibility, each checked on the real Snakemake workflow.
 Most tests use a trimmed grid, REL (a smoke run costs 30 jobs; this module makes about nine runs):
 2 datasets x (2 batch rates, 1 mini-batch rate, 1 SGD rate) = 8 training jobs of 3 seeds each, few
 epochs. It still exercises every guarantee: 8 jobs are exactly the 8 parallel jobs of the
-oversubscribed runs, so 8 processes start together and write to one new SQLite store at once;
+oversubscribed runs, so 8 processes start together on one new SQLite store (a job that fails
+writes its FAILED run there; the two datasets' track jobs then log every run, possibly at once);
 every variant and both kinds of dataset (XOR with a known optimum, moons without) are there; each
-job logs a parent and three child runs; and a job lasts long enough (process start, imports,
-MLflow logging: seconds) to be killed in the middle. Every run is compared with one uninterrupted
+job has a parent and three child runs; and a track job, logging four jobs in a row, lasts long
+enough to be caught and killed in the middle of one. Every run is compared with one uninterrupted
 reference run made one job at a time (--cores 1).
 """
 
@@ -30,7 +31,7 @@ from gdbasins.config import resolve, validate
 from gdbasins.job import FAIL_JOB_VAR
 from helpers import rewrite_entry, smoke_config, snakemake
 from study_state import (fingerprint, kill_tree, reproducible_files, running_keys, start_snakemake, store_dump,
-                         store_runs, train_jobs, wait_for)
+                         store_runs, rule_jobs, wait_for)
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +51,10 @@ ALL_DONE = re.compile(r"(\d+) of \1 steps \(100%\) done")
 CHILD_METRICS = {"loss", "grad_norm", "raw_loss", "polished_loss", "eig_min", "eig_max", "sharpness", "diverged"}
 PARENT_METRICS = {"share_diverged", "share_global", "median_loss"}
 SUMMARY = ("rel/summary", None)  # the report's run in MLflow
-# Up to the outcome tables only, for runs that check tracking and jobs, not the report.
 OUTCOMES = [f"data/rel/outcomes/{d}.csv" for d in REL["datasets"]]
+# Up to the runs in MLflow (outcome tables, then rule track), for runs that check tracking and
+# jobs, not the report.
+TRACKED = [f"data/rel/tracking/{d}.json" for d in REL["datasets"]]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +129,7 @@ def test_two_parallel_jobs_on_a_new_store_log_every_run_once(cores2, reference):
 def test_eight_parallel_jobs_on_two_cores_on_a_new_store_log_every_run_once(tmp_path, rel_file, reference, repeat):
     """Oversubscribed: 8 jobs on 2 cores start together and write to a brand-new SQLite store
     (up to the outcome tables: the report stage is one job and adds no parallel writer)."""
-    proc = snakemake(tmp_path, "--cores", "8", "--jobs", "8", *OUTCOMES, config=rel_file)
+    proc = snakemake(tmp_path, "--cores", "8", "--jobs", "8", *TRACKED, config=rel_file)
     assert ALL_DONE.search(proc.stderr) and "Error" not in proc.stderr  # no failed job
     check_store_complete(tmp_path, report=False)
     assert store_dump(tmp_path) == reference.jobs_store
@@ -164,15 +167,18 @@ def test_the_report_records_its_config_and_the_versions_it_ran_with(reference):
 
 @pytest.fixture(scope="module")
 def crashed(tmp_path_factory, rel_file):
-    """The whole run (Snakemake and every job) SIGKILLed while a job is logging to MLflow, then
-    resumed as the notes document. Records what each step left behind."""
+    """The whole run (Snakemake and every job) SIGKILLed while a job's runs are being logged to
+    MLflow (by its dataset's track job), then resumed as the notes document. Records what each
+    step left behind."""
     work = tmp_path_factory.mktemp("crashed")
     proc = start_snakemake(work, "--cores", "2", config=rel_file)
 
     def a_job_caught_logging():
         logging_now = running_keys(work)  # runs created, not yet ended
-        for key, job in train_jobs(proc, "rel").items():
-            if key in logging_now:
+        trackers = rule_jobs(proc, "rel", "track")  # dataset -> its track job
+        for key in logging_now:
+            job = trackers.get(key.split("/")[1])
+            if job is not None:
                 job.suspend()  # freeze it, then make sure it is still mid-logging
                 if key in running_keys(work):
                     return key
@@ -202,11 +208,11 @@ def test_a_crash_leaves_a_lock_and_incomplete_files_that_the_documented_flags_cl
     # the lock the crash left is only lifted by --unlock ...
     assert s["locked"].returncode != 0 and "cannot be locked" in s["locked"].stderr and "--unlock" in s["locked"].stderr
     assert s["unlock"].returncode == 0
-    # ... and the killed job's results.npz, complete on disk, is not taken as done: without
+    # ... and the killed track job's record, if on disk, is not taken as done: without
     # --rerun-incomplete (the default profile sets it) Snakemake refuses to go on
-    key_dir = s["key"].replace("rel/", "data/rel/runs/", 1)
+    dataset = s["key"].split("/")[1]
     assert s["no_profile"].returncode != 0 and "--rerun-incomplete" in s["no_profile"].stderr
-    assert f"{key_dir}/results.npz" in s["no_profile"].stderr
+    assert f"data/rel/tracking/{dataset}.json" in s["no_profile"].stderr
     assert s["resumed"].returncode == 0, s["resumed"].stderr[-3000:]
 
 
@@ -227,11 +233,11 @@ def broken(tmp_path_factory, rel_file):
     """One job made to fail (GDBASINS_FAIL_JOB) and another SIGKILLed mid-job while Snakemake
     goes on (--keep-going); then the plain command again, without the failure."""
     work = tmp_path_factory.mktemp("broken")
-    proc = start_snakemake(work, "--cores", "2", "--keep-going", *OUTCOMES, config=rel_file, **{FAIL_JOB_VAR: FAIL_KEY})
+    proc = start_snakemake(work, "--cores", "2", "--keep-going", *TRACKED, config=rel_file, **{FAIL_JOB_VAR: FAIL_KEY})
     log = work / "logs" / "rel" / "train" / (KILL_KEY.split("/", 1)[1] + ".log")
 
     def started():  # its process runs and has logged its first line (the dataset is loaded)
-        job = train_jobs(proc, "rel").get(KILL_KEY)
+        job = rule_jobs(proc, "rel", "train").get(KILL_KEY.split("/", 1)[1])
         return job if job and log.exists() and "seeds," in log.read_text() else None
 
     job = wait_for(started, proc)
@@ -243,7 +249,7 @@ def broken(tmp_path_factory, rel_file):
              "files": reproducible_files(work),
              "store": store_dump(work),
              "left": sorted(str(p.relative_to(work)) for p in (work / "data").rglob("*") if p.is_file())}
-    state["resumed"] = snakemake(work, "--cores", "2", *OUTCOMES, config=rel_file, check=False)
+    state["resumed"] = snakemake(work, "--cores", "2", *TRACKED, config=rel_file, check=False)
     return work, state
 
 

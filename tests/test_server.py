@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from gdbasins import files, tracking
-from helpers import REPO, smoke_config, snakemake
+from helpers import REPO, job_records, smoke_config, snakemake
 from services import free_port, mlflow_server, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -95,8 +95,9 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
     assert len(parents) == n_jobs and len(children) == n_jobs * n_seeds
     assert {r["info"]["status"] for r in runs} == {"FINISHED"}
     by_id = {r["info"]["run_id"]: r for r in runs}
-    for path in sorted(work.glob(f"data/{study}/runs/*/*/eta=*/mlflow.json")):
-        job = json.loads(path.read_text())
+    records = job_records(work, study)
+    assert len(records) == n_jobs and {r["uri"] for r in records} == {url}
+    for job in records:
         parent = by_id[job["parent"]]
         assert tags(parent)["gdbasins.job"] == job["job"]
         assert list(artifacts(url, job["parent"])) == [f"{job['variant']}_eta={job['eta']!r}.png"]
@@ -112,7 +113,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
             assert artifacts(url, cid)["weights.json"]["file_size"] > 100
     # one child's weights, downloaded through the server, are the job's final weights
     path = work / f"data/{study}/runs/moons/sgd/eta=0.1"
-    job = json.loads((path / "mlflow.json").read_text())
+    [job] = [r for r in records if r["job"] == f"{study}/moons/sgd/eta=0.1"]
     weights = json.loads(download(url, by_id[job["children"]["1"]], "weights.json"))
     arrays, _ = files.load(path / "results.npz")
     np.testing.assert_array_equal(weights["final"], arrays["theta"][1])

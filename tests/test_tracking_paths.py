@@ -4,7 +4,7 @@ On a SQL store (the embedded SQLite default) :mod:`gdbasins.tracking` inserts a 
 one transaction through MLflow's table models; behind a tracking server it calls the client run by
 run. Everything a user or the report reads back through MLflow's API must be the same either way:
 names, statuses, tags, params, summary and history of every metric, the weights artifact, the
-outcome tags set later (and replaced when the classification is redone), and search filters.
+outcome tags, and search filters.
 """
 
 import json
@@ -22,7 +22,7 @@ KEY = "paths/moons/minibatch/eta=0.5"
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
     """One small job (moons, 3 seeds, with a test split) logged through each path into a store
-    of its own; its outcome tags set twice (the second time with other values)."""
+    of its own, with its outcomes."""
     root = tmp_path_factory.mktemp("paths")
     data, results = root / "moons.npz", root / "results.npz"
     datasets.write(data, "moons", "moons", {"n_samples": 40, "noise": 0.2, "test_fraction": 0.25})
@@ -41,24 +41,17 @@ def logged(tmp_path_factory):
                 mp.setattr(tracking, "_sql_store", lambda client: None)
             else:  # the bulk path must really be the one taken
                 mp.setattr(tracking, "_write_seed_run_api", _must_not_be_called)
-            ids = tracking.log_job(uri, exp, KEY, params, results, data, code="test")
-            record = json.loads(json.dumps(dict(ids, uri=uri, variant="minibatch", eta=0.5)))  # as in mlflow.json
-            for outcome in ("local", "global"):  # classified twice: the second labels replace the first
-                table = _outcomes(outcome, [0, 1, 2])
-                tracking.record_outcomes(table, [record])
+            ids = tracking.log_job(uri, exp, KEY, params, results, data, outcomes=OUTCOMES, code="test")
         out[path] = dict(uri=uri, exp=exp, ids=ids)
-    return out
+    return dict(out, results=results, data=data)
+
+
+OUTCOMES = __import__("pandas").DataFrame({"seed": [2, 0, 1], "outcome": ["global", "local", "global"],
+                                           "basin": ["global", "local", "global"], "converged": [True, True, False]})
 
 
 def _must_not_be_called(*args):
     raise AssertionError("a SQL store's seed runs went through the client one by one")
-
-
-def _outcomes(outcome, seeds):
-    import pandas as pd
-
-    return pd.DataFrame({"variant": "minibatch", "eta": 0.5, "seed": seeds, "outcome": outcome,
-                         "basin": outcome, "converged": True})
 
 
 def _seed_runs(store):
@@ -84,7 +77,9 @@ def test_both_paths_give_the_same_seed_runs(logged):
             return {k: v for k, v in run.data.tags.items() if k != "mlflow.parentRunId"}
 
         assert tags(a) == tags(b)
-        assert tags(a)["outcome"] == "global" and tags(a)["gdbasins.seed"] == str(seed)
+        row = OUTCOMES.set_index("seed").loc[seed]
+        assert tags(a)["outcome"] == row["outcome"] and tags(a)["converged"] == str(row["converged"]).lower()
+        assert tags(a)["gdbasins.seed"] == str(seed)
         assert a.data.params == b.data.params == {"seed": str(seed)}
         assert a.data.metrics == b.data.metrics and "polished_loss" in a.data.metrics
         for key in a.data.metrics:
@@ -107,14 +102,23 @@ def test_curves_keep_their_history_and_the_summary_is_the_last_step(logged):
     assert run.data.metrics["loss"] == loss[-1].value
 
 
-def test_outcome_tags_are_replaced_not_duplicated(logged):
-    import sqlite3
+def test_the_parent_holds_the_share_of_each_outcome(logged):
+    for store in (logged["sql"], logged["api"]):
+        metrics = MlflowClient(store["uri"]).get_run(store["ids"]["parent"]).data.metrics
+        assert metrics["share_global"] == pytest.approx(2 / 3) and metrics["share_local"] == pytest.approx(1 / 3)
+        assert metrics["share_saddle"] == 0 and metrics["share_diverged"] == 0
 
-    for store in logged.values():
-        with sqlite3.connect(store["uri"][len("sqlite:///"):]) as con:
-            counts = con.execute("SELECT key, COUNT(*) FROM tags WHERE key IN ('outcome', 'basin', 'converged') "
-                                 "GROUP BY key").fetchall()
-        assert sorted(counts) == [("basin", 3), ("converged", 3), ("outcome", 3)]
+
+def test_outcomes_missing_a_seed_are_refused_before_the_store_changes(logged):
+    store = logged["sql"]
+    def live():
+        return sorted((r.info.run_id, r.info.status) for r in MlflowClient(store["uri"]).search_runs([store["exp"]]))
+
+    before = live()
+    with pytest.raises(ValueError, match=r"no row for seeds \[2\]"):
+        tracking.log_job(store["uri"], store["exp"], KEY, {"dataset": "moons", "variant": "minibatch"},
+                         logged["results"], logged["data"], outcomes=OUTCOMES[OUTCOMES["seed"] != 2], code="test")
+    assert live() == before and len(before) == 4  # the job's runs are still there, untouched
 
 
 def test_searches_find_the_same_runs_on_both_paths(logged):

@@ -6,11 +6,15 @@ Layout in the tracking store, one experiment per study:
 
 * one **parent run** per job (dataset, variant, learning rate): every config value that shaped it
   as params, the code version and the job key as tags, the dataset as an input with its digest,
-  median curves, the best seed's network as a pyfunc model (:func:`gdbasins.model.log_best`);
-  once the dataset is classified, the share of each outcome and a figure of the loss curves;
+  median curves, the share of each outcome, a figure of the loss curves, and the best seed's
+  network as a pyfunc model (:func:`gdbasins.model.log_best`);
 * one **child run** per seed (``mlflow.parentRunId``): downsampled per-epoch curves, final and
-  endpoint metrics, the final weights as an artifact; the outcome label is added as a tag when the
-  dataset's reference optimum is known (:func:`record_outcomes`).
+  endpoint metrics, the outcome label, basin and ``converged`` flag as tags, the weights as an
+  artifact.
+
+The workflow logs a dataset's jobs once the dataset is classified (rule ``track``), all in one
+process: the import of MLflow and the opening of its store (about 1.5 s) are paid once per dataset
+instead of once per job, and every run is written complete, outcome included.
 
 Every run carries the tag ``gdbasins.job`` (a deterministic key of the job). Logging a job first
 retires any earlier runs with that key (RUNNING ones are marked KILLED, then all are deleted), so a
@@ -40,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "log_job", "record_failure",
-           "record_outcomes", "log_summary", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
+           "log_summary", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
 
 JOB_TAG = "gdbasins.job"
 #: Per-seed curves in MLflow: these metrics at about CURVE_POINTS epochs each (the job's result
@@ -309,11 +313,16 @@ def _sigterm_exits():
         signal.signal(signal.SIGTERM, previous)
 
 
-def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_path, dataset_path,
-            code: str | None = None) -> dict:
+def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_path, dataset_path, *,
+            outcomes=None, figure=None, code: str | None = None) -> dict:
     """Mirror one job's result file into MLflow; returns ``{"parent": id, "children": {seed: id},
     "model": id}``: the parent run logs the best seed's network as a pyfunc model
-    (:func:`gdbasins.model.log_best`; the model id is ``None`` when every seed diverged)."""
+    (:func:`gdbasins.model.log_best`; the model id is ``None`` when every seed diverged).
+
+    ``outcomes``: the job's rows of :func:`gdbasins.classify.outcomes_table` (``seed``,
+    ``outcome``, ``basin``, ``converged``), put on the seed runs as tags and on the parent as the
+    share of each outcome; ``figure``: an image file logged as an artifact of the parent.
+    """
     from mlflow.entities import Metric, Param
 
     from .datasets import Dataset
@@ -322,6 +331,7 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
 
     endpoints, histories, meta, arrays = load_results(results_path)
     ds = Dataset(dataset_path)
+    labels = _outcome_tags(outcomes, arrays["seeds"])  # checked before anything in the store changes
     client = _client(uri)
     _retire(client, experiment_id, job_key)
     now = int(time.time() * 1000)
@@ -333,9 +343,11 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
         pid = parent.info.run_id
         run_ids.append(pid)
         try:
-            _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param)
-            seed_runs = [_seed_run(r, dict(base_tags, **{"mlflow.parentRunId": pid}), endpoints, histories,
-                                   arrays, meta, now, Metric) for r in range(len(arrays["seeds"]))]
+            _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels)
+            if figure is not None:
+                client.log_artifact(pid, str(figure))
+            seed_runs = [_seed_run(r, dict(base_tags, **{"mlflow.parentRunId": pid}, **labels[r]), endpoints,
+                                   histories, arrays, meta, now, Metric) for r in range(len(arrays["seeds"]))]
             ids = _write_seed_runs(client, experiment_id, seed_runs, run_ids)
             children = {int(seed): cid for seed, cid in zip(arrays["seeds"], ids)}
             model_id = log_best(uri, pid, job_key=job_key, sizes=meta["sizes"], network=params["network"],
@@ -376,7 +388,19 @@ def _metrics(Metric, values: dict, now: int, step: int = 0):
     return [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
 
 
-def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param):
+def _outcome_tags(outcomes, seeds) -> list[dict[str, str]]:
+    """Per replica, the tags ``outcome``, ``basin`` and ``converged`` (empty without outcomes)."""
+    if outcomes is None:
+        return [{} for _ in seeds]
+    by_seed = {int(row.seed): {"outcome": str(row.outcome), "basin": str(row.basin),
+                               "converged": str(bool(row.converged)).lower()} for row in outcomes.itertuples()}
+    missing = sorted(set(map(int, seeds)) - set(by_seed))
+    if missing:
+        raise ValueError(f"The outcomes have no row for seeds {missing} of this job.")
+    return [by_seed[int(s)] for s in seeds]
+
+
+def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels):
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
@@ -388,6 +412,10 @@ def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric
         "median_final_loss": float(np.nanmedian(endpoints["raw_loss"])) if (~endpoints["diverged"]).any() else None,
         "median_polished_loss": float(np.nanmedian(endpoints["polished_loss"])) if (~endpoints["diverged"]).any() else None,
     }
+    if labels and labels[0]:
+        from .endpoints import OUTCOMES
+
+        finals.update({f"share_{o}": float(np.mean([t["outcome"] == o for t in labels])) for o in OUTCOMES})
     epochs = curve_epochs(len(histories["loss"]) - 1)
     curves = []
     with np.errstate(all="ignore"):
@@ -546,50 +574,6 @@ def _write_session(store):
         return store.ManagedSessionMaker(read_only=False)
     except TypeError:  # MLflow releases without read replicas take no argument
         return store.ManagedSessionMaker()
-
-
-def record_outcomes(table, jobs: list[dict]) -> None:
-    """Put a dataset's classification on its runs: each child run gets the tags ``outcome``,
-    ``basin`` and ``converged``; each parent the share of every outcome as metrics
-    (``share_global``, ...). ``table`` is :func:`gdbasins.classify.outcomes_table`'s; ``jobs`` are
-    the jobs' ``mlflow.json`` records (``uri``, ``parent``, ``children``, ``variant``, ``eta``, and
-    optionally ``figure``, a file logged as an artifact of the parent)."""
-    from mlflow.entities import Metric, RunTag
-
-    from .endpoints import OUTCOMES
-
-    now = int(time.time() * 1000)
-    clients = {}
-    for job in jobs:
-        client = clients.get(job["uri"]) or clients.setdefault(job["uri"], _client(job["uri"]))
-        rows = table[(table["variant"] == job["variant"]) & (table["eta"] == job["eta"])]
-        shares = {f"share_{o}": float((rows["outcome"] == o).mean()) for o in OUTCOMES}
-        client.log_batch(job["parent"], metrics=_metrics(Metric, shares, now))
-        if job.get("figure"):
-            client.log_artifact(job["parent"], job["figure"])
-        tags = {job["children"][str(row.seed)]: {"outcome": row.outcome, "basin": row.basin,
-                                                 "converged": str(bool(row.converged)).lower()}
-                for row in rows.itertuples()}
-        store = _sql_store(client)
-        if store is not None:
-            retry_locked(lambda: _replace_tags(store, tags))
-        else:
-            for rid, t in tags.items():
-                client.log_batch(rid, tags=[RunTag(k, v) for k, v in t.items()])
-
-
-def _replace_tags(store, tags: dict[str, dict[str, str]]) -> None:
-    """Set tags on many runs in one transaction (``{run_id: {key: value}}``), replacing earlier
-    values of the same keys, as ``set_tag`` does."""
-    from mlflow.store.tracking.dbmodels.models import SqlTag
-
-    ids = list(tags)
-    keys = sorted({k for t in tags.values() for k in t})
-    with _write_session(store) as session:
-        for i in range(0, len(ids), 500):  # bounded IN lists
-            session.query(SqlTag).filter(SqlTag.run_uuid.in_(ids[i:i + 500]), SqlTag.key.in_(keys)).delete(
-                synchronize_session=False)
-        session.add_all([SqlTag(run_uuid=rid, key=k, value=v) for rid, t in tags.items() for k, v in t.items()])
 
 
 def log_summary(uri: str, experiment_id: str, study: str, report_dir, claims_csv, code: str | None = None) -> str:

@@ -4,8 +4,8 @@ Clones the repository's committed HEAD into a temporary folder, runs the README'
 workflow step there (``snakemake --cores all``, optionally with ``--configfile``), and repeats
 from a new clone each time. Prints per repeat: the wall time, the CPU seconds of every process
 the workflow ran (user + system), and the seconds spent inside the jobs, split into training,
-polishing/Hessians and MLflow (store creation, each training job's logging, the outcome tags of
-the classify jobs, the report's summary run), then the medians.
+polishing/Hessians and MLflow (store creation, the track jobs that log every job's runs, the
+report's summary run), then the medians.
 
 The MLflow share is given two ways: MLflow seconds over the CPU seconds of the whole study (the
 share of the machine's work), and over wall time x cores (how much of the wall time it occupied
@@ -63,8 +63,7 @@ def one_study(configfile: str | None, cores: str) -> dict:
         logs = clone / "logs"
         mlflow = {
             "store": logged_seconds(logs.glob("*/init_tracking*.log"), r"ready in ([0-9.]+) s"),
-            "jobs": sum(t["mlflow_seconds"] for t in timings),
-            "tags": logged_seconds(logs.glob("*/classify/*.log"), r"tagged MLflow runs in ([0-9.]+) s"),
+            "jobs": logged_seconds(logs.glob("*/track/*.log"), r"jobs to MLflow in ([0-9.]+) s"),
             "summary": logged_seconds(logs.glob("*/report*.log"), r"logged in ([0-9.]+) s"),
         }
         return {"wall": wall, "cpu": cpu, "jobs": len(timings),
@@ -92,7 +91,7 @@ def main(argv=None):
     print(f"  wall {med['wall']:.1f} s ({med['wall'] / 60:.2f} min), CPU {med['cpu']:.0f} s, {med['jobs']:.0f} training jobs")
     print(f"  inside the jobs: training {med['train']:.1f} s, polishing/Hessians {med['analyse']:.1f} s, "
           f"MLflow {med['mlflow']:.1f} s (store {med['mlflow_store']:.1f}, jobs {med['mlflow_jobs']:.1f}, "
-          f"outcome tags {med['mlflow_tags']:.1f}, summary {med['mlflow_summary']:.1f})")
+          f"summary {med['mlflow_summary']:.1f})")
     print(f"  MLflow share: {med['mlflow_share_cpu']:.1%} of the CPU time, "
           f"{med['mlflow_share_wall']:.1%} of wall time x {cores} cores")
 

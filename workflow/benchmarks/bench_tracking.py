@@ -6,8 +6,8 @@ Starts a throw-away PostgreSQL server and ``mlflow server`` on 127.0.0.1 (the te
 working directories, alternating the two stores within each repeat (SQLite first in even repeats,
 the server first in odd ones) so that a noisy machine slows both alike. Each repeat uses a study
 name of its own, so the server never retires runs of an earlier repeat. Prints, per repeat, both
-wall times, their ratio, and the seconds the 30 training jobs spent inside MLflow calls (from
-their ``timing.json``), then the medians.
+wall times, their ratio, and the seconds the track jobs spent inside MLflow calls (from their
+logs), then the medians.
 
     python3 workflow/benchmarks/bench_tracking.py               # 3 repeats (about 10 minutes)
     python3 workflow/benchmarks/bench_tracking.py --repeats 1
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import sys
@@ -33,11 +34,12 @@ from services import mlflow_server, postgres_server  # noqa: E402
 
 
 def run_study(work: Path, study: str, **env) -> tuple[float, float]:
-    """(wall seconds of the whole workflow, seconds its training jobs spent logging to MLflow)."""
+    """(wall seconds of the whole workflow, seconds its track jobs spent logging to MLflow)."""
     start = time.perf_counter()
     snakemake(work, "--cores", "2", config=smoke_config(study=study), timeout=3600, **env)
     wall = time.perf_counter() - start
-    logging = sum(json.loads(p.read_text())["mlflow_seconds"] for p in work.glob(f"data/{study}/runs/**/timing.json"))
+    logging = sum(float(re.search(r"jobs to MLflow in ([0-9.]+) s", p.read_text()).group(1))
+                  for p in work.glob(f"logs/{study}/track/*.log"))
     return wall, logging
 
 

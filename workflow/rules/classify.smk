@@ -1,17 +1,13 @@
 rule classify:
     """Per dataset: the reference optimum L* (known, or the best polished loss of any run), every
-    run's outcome, each job's loss-curves figure, and both on the MLflow runs (outcome tags on
-    the seed runs, outcome shares and the figure on the job's run)."""
+    run's outcome, and each job's loss-curves figure."""
     input:
         results=lambda w: dataset_runs(w, "results.npz"),
-        runs=lambda w: dataset_runs(w, "mlflow.json"),
-        store=f"{ROOT}/tracking.json",
         src=sources(
             "classify.py",
             "endpoints.py",
             "job.py",
             "files.py",
-            "tracking.py",
             "plots.py",
         ),
     output:

@@ -20,7 +20,9 @@ from gdbasins.tracking import tracking_uri
 
 # Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
-    check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    )
     validate(config, "../schemas/config.schema.yaml")  # fills in the schema's defaults
     RESOLVED = resolve(config)
 except ConfigError as exc:

@@ -26,6 +26,8 @@ rule report:
         timings=[f"{run_dir(*k)}/timing.json" for k in JOBS],
         datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
         store=f"{ROOT}/tracking.json",
+        # the summary run comes after every job's runs
+        tracked=expand(f"{ROOT}/tracking/{{dataset}}.json", dataset=DATASETS),
         src=sources(
             "report.py",
             "render.py",

@@ -1,6 +1,7 @@
 rule train:
     """One (dataset, variant, learning rate): every seed at once on the replica axis, endpoints
-    polished and analysed, results written, runs mirrored into MLflow."""
+    polished and analysed, results written (rule track mirrors them into MLflow; a failed job
+    leaves a FAILED run there)."""
     input:
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
         store=f"{ROOT}/tracking.json",
@@ -14,12 +15,9 @@ rule train:
             "files.py",
             "job.py",
             "tracking.py",
-            "model.py",
-            "pyfunc_model.py",
         ),
     output:
         results=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/results.npz",
-        runs=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/mlflow.json",
         timing=f"{ROOT}/runs/{{dataset}}/{{variant}}/eta={{eta}}/timing.json",
     log:
         f"{LOGS}/train/{{dataset}}/{{variant}}/eta={{eta}}.log",

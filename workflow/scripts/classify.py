@@ -1,5 +1,4 @@
-"""Snakemake adapter: classify every run of one dataset and tag its MLflow runs."""
-import json
+"""Snakemake adapter: classify every run of one dataset; draw each job's loss curves."""
 import logging
 import sys
 
@@ -9,7 +8,7 @@ sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
 
 from pathlib import Path
 
-from gdbasins import files, plots, tracking
+from gdbasins import files, plots
 from gdbasins.classify import outcomes_table
 from gdbasins.endpoints import Tolerances
 from gdbasins.job import load_results
@@ -18,14 +17,9 @@ table = outcomes_table(snakemake.input.results, Tolerances(**snakemake.params.to
 files.write_text(snakemake.output.outcomes, table.to_csv(index=False, float_format="%.12g"))
 logging.info("L* = %s (%s); outcomes: %s", table["L_star"].iloc[0], table["L_star_source"].iloc[0],
              table["outcome"].value_counts().to_dict())
-jobs = [json.load(open(p)) for p in snakemake.input.runs]
-for job, results in zip(jobs, snakemake.input.results):
+Path(snakemake.output.curves).mkdir(parents=True, exist_ok=True)
+for results in snakemake.input.results:
     _, histories, meta, arrays = load_results(results)
     j = meta["job"]
-    job["figure"] = str(Path(snakemake.output.curves) / f"{j['variant']}_eta={j['eta']!r}.png")
-    plots.loss_curves(histories["loss"], job["figure"], f"{j['dataset']}, {j['variant']}, eta = {j['eta']:g}",
-                      arrays["diverged_at"])
-stopwatch = tracking.Stopwatch()
-with stopwatch:
-    tracking.record_outcomes(table, jobs)
-logging.info("tagged MLflow runs in %.1f s", stopwatch.seconds)
+    plots.loss_curves(histories["loss"], Path(snakemake.output.curves) / f"{j['variant']}_eta={j['eta']!r}.png",
+                      f"{j['dataset']}, {j['variant']}, eta = {j['eta']:g}", arrays["diverged_at"])

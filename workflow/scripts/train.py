@@ -1,4 +1,4 @@
-"""Snakemake adapter: train one (dataset, variant, learning rate) job and mirror it into MLflow."""
+"""Snakemake adapter: train one (dataset, variant, learning rate) job; record it in MLflow if it fails."""
 import json
 import logging
 import sys
@@ -24,11 +24,4 @@ except Exception as exc:
     except Exception:
         logging.exception("could not record the failure in the tracking store %s", store["uri"])
     sys.exit(1)
-stopwatch = tracking.Stopwatch()
-with stopwatch:
-    ids = tracking.log_job(store["uri"], store["experiment_id"], job["key"], params, out.results,
-                           snakemake.input.dataset)
-timing["mlflow_seconds"] = stopwatch.seconds
-logging.info("logged %d runs to MLflow in %.1f s", 1 + len(ids["children"]), stopwatch.seconds)
-files.write_text(out.runs, json.dumps(dict(ids, uri=store["uri"], job=job["key"], variant=job["variant"], eta=job["eta"]), indent=1) + "\n")
 files.write_text(out.timing, json.dumps(timing, indent=1) + "\n")

@@ -1,0 +1,34 @@
+"""Snakemake adapter: mirror every job of one classified dataset into MLflow."""
+import json
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gdbasins import files, tracking
+from gdbasins.job import load_results
+
+store = json.load(open(snakemake.input.store))
+outcomes = pd.read_csv(snakemake.input.outcomes)
+code = tracking.code_version()
+stopwatch = tracking.Stopwatch()
+records = {}
+for results in snakemake.input.results:
+    job = load_results(results)[2]["job"]
+    rows = outcomes[(outcomes["variant"] == job["variant"]) & np.isclose(outcomes["eta"], job["eta"], rtol=1e-9, atol=0)]
+    figure = Path(snakemake.input.curves) / f"{job['variant']}_eta={job['eta']!r}.png"
+    params = {k: v for k, v in job.items() if k != "key"}
+    with stopwatch:
+        ids = tracking.log_job(store["uri"], store["experiment_id"], job["key"], params, results,
+                               snakemake.input.dataset, outcomes=rows, figure=figure, code=code)
+    records[job["key"]] = dict(ids, variant=job["variant"], eta=job["eta"])
+    logging.info("%s: logged %d runs", job["key"], 1 + len(ids["children"]))
+logging.info("logged %d jobs to MLflow in %.1f s", len(records), stopwatch.seconds)
+files.write_text(snakemake.output.runs, json.dumps({"uri": store["uri"], "jobs": records}, indent=1) + "\n")
