@@ -17,7 +17,7 @@ import psutil
 from helpers import REPO, env
 
 # Files the same config must reproduce byte for byte, whatever the parallelism and interruptions.
-# (timing.json, mlflow.json and the logs hold wall times and run ids; they are not.)
+# (timing.json, tracking/*.json and the logs hold wall times and run ids; they are not.)
 REPRODUCIBLE = (
     "data/*/datasets/*.npz",
     "data/*/runs/*/*/*/results.npz",

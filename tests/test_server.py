@@ -144,7 +144,7 @@ def test_cluster_generic_executor_logs_to_the_server(server, tmp_path):
     jobs = tmp_path / "jobs"
     cfg = smoke_config(study="cluster", seeds=3)
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in ("xor", "moons")}
-    targets = [f"data/cluster/outcomes/{d}.csv" for d in cfg["datasets"]]  # up to classification
+    targets = [f"data/cluster/tracking/{d}.json" for d in cfg["datasets"]]  # up to the runs in MLflow
     proc = snakemake(
         tmp_path / "work", "--executor", "cluster-generic", "--jobs", "2", "--seconds-between-status-checks", "1",
         "--cluster-generic-submit-cmd", f"{CLUSTER}/submit.sh", "--cluster-generic-status-cmd", f"{CLUSTER}/status.sh",
@@ -153,7 +153,7 @@ def test_cluster_generic_executor_logs_to_the_server(server, tmp_path):
     check_store(url, tmp_path / "work", "cluster", n_jobs=12, n_seeds=3)
     # every job went through the submit script, ran as its own process, exited 0 and is gone
     submitted = proc.stderr.count("with external jobid")
-    assert submitted == 2 + 1 + 12 + 2
+    assert submitted == 2 + 1 + 12 + 2 + 2  # datasets, store, training, classify, track
     exits = sorted(jobs.glob("*.exit"))
     assert len(exits) == submitted and {p.read_text().strip() for p in exits} == {"0"}
     for p in exits:

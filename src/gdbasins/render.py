@@ -295,7 +295,7 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
               "Wall seconds per epoch of each job and the median seconds to the global minimum. These are the only "
               "numbers in this report that are not reproduced bit for bit by rerunning the same config.", "",
               _md(timings[[c for c in ("dataset", "variant", "eta", "seconds_per_epoch", "median_epochs_to_global",
-                                       "median_seconds_to_global", "train_seconds", "analyse_seconds", "mlflow_seconds")
+                                       "median_seconds_to_global", "train_seconds", "analyse_seconds")
                            if c in timings.columns]]) if not timings.empty else "(none)", ""]
     lines += ["## How this was computed", "",
               "- Every run is evaluated on the full training set at its final weights. Its **polished endpoint** is the "

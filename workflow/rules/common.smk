@@ -57,7 +57,7 @@ def run_dir(dataset, variant, eta):
 
 
 def dataset_runs(wildcards, name):
-    """One file of every job of a dataset (``name``: results.npz, mlflow.json, ...)."""
+    """One file of every job of a dataset (``name``: results.npz, timing.json, ...)."""
     return [
         f"{run_dir(d, v, e)}/{name}" for (d, v, e) in JOBS if d == wildcards.dataset
     ]
