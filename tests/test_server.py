@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from mlflow import MlflowClient
 
 from gdbasins import files, tracking
 from helpers import REPO, job_records, smoke_config, snakemake
@@ -216,3 +217,36 @@ def test_database_uri_with_right_credentials_passes_the_check(server):
     _, database, _ = server
     tracking.check_store(database)  # no exception
     assert tracking.redact(database) == database.replace(":gdbasins-test@", ":***@")
+
+
+def test_a_database_password_stays_off_the_disk(server, tmp_path, monkeypatch):
+    """With a store URI that holds a password (a direct postgresql:// URI), the study records it
+    with the password hidden, and every job takes the full URI from the environment."""
+    _, database, _ = server
+    cfg = smoke_config(study="secret", seeds=2)
+    cfg["datasets"] = {"xor": cfg["datasets"]["xor"]}
+    work = tmp_path / "work"
+    snakemake(work, "--cores", "2", "data/secret/tracking/xor.json", config=cfg, MLFLOW_TRACKING_URI=database)
+    record = json.loads((work / "data/secret/tracking.json").read_text())
+    assert record["uri"] == tracking.redact(database) and ":***@" in record["uri"]
+    leaked = [str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and b"gdbasins-test" in p.read_bytes()]
+    assert leaked == []  # not in data/, logs/, nor Snakemake's own records under .snakemake/
+    jobs = job_records(work, "secret")
+    runs = MlflowClient(database).search_runs([record["experiment_id"]])
+    assert jobs and len(runs) == len(jobs) * (1 + 2) and {r.info.status for r in runs} == {"FINISHED"}
+    # a job whose environment lacks the password fails naming what to set
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(tracking.TrackingStoreError, match="set MLFLOW_TRACKING_URI to the store's full URI"):
+        tracking.connect_uri(record["uri"])
+
+
+def test_connect_uri_completes_only_a_matching_hidden_password(monkeypatch):
+    full = "postgresql://user:s3cret@db.example:5432/mlflow"
+    hidden = tracking.redact(full)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", full)
+    assert tracking.connect_uri(hidden) == full
+    assert tracking.connect_uri("sqlite:////tmp/x/mlflow.db") == "sqlite:////tmp/x/mlflow.db"
+    assert tracking.connect_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://user:s3cret@other.example:5432/mlflow")
+    with pytest.raises(tracking.TrackingStoreError, match=r"postgresql://user:\*\*\*@db.example:5432/mlflow needs"):
+        tracking.connect_uri(hidden)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "log_job", "record_failure",
+__all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "connect_uri", "log_job", "record_failure",
            "log_summary", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
 
 JOB_TAG = "gdbasins.job"
@@ -185,6 +185,23 @@ def redact(uri: str) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     userinfo = parts.username + ":***" if parts.username else "***"
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
+def connect_uri(recorded: str) -> str:
+    """The URI to log to, given the one recorded on disk (``data/<study>/tracking.json``).
+
+    A password is never written to disk: the workflow records a store's URI with its password
+    hidden (:func:`redact`). Such a URI is completed from ``MLFLOW_TRACKING_URI``, which must name
+    the same store; any other URI is returned as it is. Raises :class:`TrackingStoreError` when
+    the password is needed and the environment does not give it."""
+    if redact(recorded) != recorded or urllib.parse.urlsplit(recorded).password != "***":
+        return recorded
+    given = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if given and redact(given) == recorded:
+        return given
+    raise TrackingStoreError(
+        f"the tracking store {recorded} needs its password, which is not written to disk: set "
+        "MLFLOW_TRACKING_URI to the store's full URI in the environment of every job")
 
 
 def _bound_http_retries() -> None:

@@ -65,11 +65,11 @@ def main() -> None:
                    result["sqlite"][1], result["server"][1])
             rows.append(row)
             print(f"repeat {i + 1} ({order[0]} first): SQLite {row[0]:.1f} s, server {row[1]:.1f} s, "
-                  f"ratio {row[2]:.2f}; MLflow time in train jobs: SQLite {row[3]:.1f} s, server {row[4]:.1f} s",
+                  f"ratio {row[2]:.2f}; MLflow time in track jobs: SQLite {row[3]:.1f} s, server {row[4]:.1f} s",
                   flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     med = [statistics.median(c) for c in zip(*rows)]
-    print("\n| store | wall time (s), median | MLflow time in the 30 train jobs (s), median |")
+    print("\n| store | wall time (s), median | MLflow time in the track jobs (s), median |")
     print("|---|---:|---:|")
     print(f"| SQLite (embedded, sqlite:///…/mlflow.db) | {med[0]:.1f} | {med[3]:.1f} |")
     print(f"| mlflow server on PostgreSQL (http://127.0.0.1) | {med[1]:.1f} | {med[4]:.1f} |")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(SRC))
 
 from gdbasins.config import ConfigError, eta_label, resolve
 from gdbasins.config import validate as check_config
-from gdbasins.tracking import tracking_uri
+from gdbasins.tracking import redact, tracking_uri
 
 # Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
@@ -33,7 +33,7 @@ ROOT = f"data/{STUDY}"
 LOGS = f"logs/{STUDY}"
 DATASETS = list(RESOLVED["datasets"])
 JOBS = {(j["dataset"], j["variant"], eta_label(j["eta"])): j for j in RESOLVED["jobs"]}
-TRACKING_URI = tracking_uri()
+TRACKING_URI = redact(tracking_uri())  # a password stays in the environment, off the disk
 EXPERIMENT = f"gdbasins/{STUDY}"
 
 

@@ -9,11 +9,11 @@ sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
 
 from gdbasins import files, tracking
 
-uri, experiment = snakemake.params.uri, snakemake.params.experiment
+uri, experiment = snakemake.params.uri, snakemake.params.experiment  # uri: the password hidden
 stopwatch = tracking.Stopwatch()
 try:
     with stopwatch:
-        experiment_id = tracking.init_store(uri, experiment, snakemake.params.artifacts)
+        experiment_id = tracking.init_store(tracking.connect_uri(uri), experiment, snakemake.params.artifacts)
 except tracking.TrackingStoreError as exc:  # one clear line, not a traceback through MLflow
     logging.error("%s", exc)
     sys.exit(1)

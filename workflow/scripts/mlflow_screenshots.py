@@ -30,8 +30,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))  # services: ports and process groups, shared with the tests
+sys.path.insert(0, str(REPO / "src"))
 
 from services import free_port, process_group, wait_for_port  # noqa: E402
+
+from gdbasins import tracking  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -138,7 +141,7 @@ def study_runs(uri: str, experiment_id: str):
 def screenshots(study_dir: Path, study: str, out: Path, job: str | None = None) -> list[Path]:
     """Write the two screenshots of a finished study (see the module docstring)."""
     store = json.loads((study_dir / "data" / study / "tracking.json").read_text())
-    uri, exp = store["uri"], store["experiment_id"]
+    uri, exp = tracking.connect_uri(store["uri"]), store["experiment_id"]
     parents, children = study_runs(uri, exp)
     if not parents:
         raise SystemExit(f"no runs in experiment {store['experiment']!r} of {uri}")

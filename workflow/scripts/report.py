@@ -19,7 +19,7 @@ logging.info("wrote the report to %s", out_dir)
 store = json.load(open(snakemake.input.store))
 stopwatch = tracking.Stopwatch()
 with stopwatch:
-    run_id = tracking.log_summary(store["uri"], store["experiment_id"], snakemake.params.config["study"], out_dir,
+    run_id = tracking.log_summary(tracking.connect_uri(store["uri"]), store["experiment_id"], snakemake.params.config["study"], out_dir,
                                   written["claims"], code)
 logging.info("summary run %s logged in %.1f s", run_id, stopwatch.seconds)
 files.write_text(snakemake.output.summary, json.dumps({"uri": store["uri"], "run_id": run_id}, indent=1) + "\n")

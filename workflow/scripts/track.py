@@ -18,6 +18,7 @@ from gdbasins.job import load_results
 store = json.load(open(snakemake.input.store))
 outcomes = pd.read_csv(snakemake.input.outcomes)
 code = tracking.code_version()
+uri = tracking.connect_uri(store["uri"])
 stopwatch = tracking.Stopwatch()
 records = {}
 for results in snakemake.input.results:
@@ -26,7 +27,7 @@ for results in snakemake.input.results:
     figure = Path(snakemake.input.curves) / f"{job['variant']}_eta={job['eta']!r}.png"
     params = {k: v for k, v in job.items() if k != "key"}
     with stopwatch:
-        ids = tracking.log_job(store["uri"], store["experiment_id"], job["key"], params, results,
+        ids = tracking.log_job(uri, store["experiment_id"], job["key"], params, results,
                                snakemake.input.dataset, outcomes=rows, figure=figure, code=code)
     records[job["key"]] = dict(ids, variant=job["variant"], eta=job["eta"])
     logging.info("%s: logged %d runs", job["key"], 1 + len(ids["children"]))

@@ -20,7 +20,7 @@ except Exception as exc:
     # The job fails with the error in its log, and its MLflow run is FAILED (not missing).
     logging.exception("job %s failed: %s: %s", job["key"], type(exc).__name__, exc)
     try:
-        tracking.record_failure(store["uri"], store["experiment_id"], job["key"], params, f"{type(exc).__name__}: {exc}")
+        tracking.record_failure(tracking.connect_uri(store["uri"]), store["experiment_id"], job["key"], params, f"{type(exc).__name__}: {exc}")
     except Exception:
         logging.exception("could not record the failure in the tracking store %s", store["uri"])
     sys.exit(1)
