@@ -488,10 +488,11 @@ def _seed_run(r, tags, endpoints, histories, arrays, meta, now, Metric) -> SeedR
 def _write_seed_runs(client, experiment_id: str, runs: list[SeedRun], live: list[str]) -> list[str]:
     """Create one FINISHED run per :class:`SeedRun`; returns their ids in order.
 
-    On a SQL store (SQLite, PostgreSQL: the embedded default) the runs go in as one transaction
-    (:func:`_write_seed_runs_sql`): the job's children appear all at once or not at all, about 30x
-    faster than four store calls per run. Behind a tracking server they go through the client,
-    run by run; ``live`` holds the id of the run being written, for the SIGTERM handler.
+    On a database MLflow opens itself (the embedded SQLite default, or a ``postgresql://`` URI)
+    the runs go in as one transaction (:func:`_write_seed_runs_sql`): the job's children appear
+    all at once or not at all, about 10x faster than four store calls per run. Behind a tracking
+    server they go through the client, run by run; ``live`` holds the id of the run being written,
+    so that an interruption ends it KILLED.
     """
     store = _sql_store(client)
     if store is not None:
