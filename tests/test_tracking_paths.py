@@ -129,3 +129,30 @@ def test_searches_find_the_same_runs_on_both_paths(logged):
     for query in ("tags.outcome = 'global'", "metrics.polished_loss < 10", "params.seed = '2'",
                   f"tags.`{tracking.JOB_TAG}` = '{KEY}' and attributes.status = 'FINISHED'"):
         assert found(logged["sql"], query) == found(logged["api"], query) != []
+
+
+def test_code_version_is_dirty_for_code_but_not_for_regenerated_reports(tmp_path):
+    """The report records the commit it was made from; rewriting ``reports/`` (which the
+    pipeline itself does) must not mark a clean checkout ``-dirty``, editing code must."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "src" / "m.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "README.md").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    src = tmp_path / "src"  # the package calls it from inside its own directory
+    assert tracking.code_version(src) == sha
+    (tmp_path / "reports" / "README.md").unlink()  # what Snakemake does before the report job
+    (tmp_path / "data.csv").write_text("untracked\n")
+    assert tracking.code_version(src) == sha
+    (tmp_path / "src" / "m.py").write_text("x = 2\n")
+    assert tracking.code_version(src) == sha + "-dirty"
+    assert tracking.code_version(tmp_path / "missing") == "unknown"

@@ -263,12 +263,19 @@ def _check_database(uri: str, timeout: float) -> None:
 
 
 def code_version(root=None) -> str:
-    """The git commit of the working tree (``-dirty`` if modified), or ``unknown``."""
+    """The git commit of the working tree (``-dirty`` if a tracked file is modified), or
+    ``unknown``.
+
+    ``reports/`` is left out of the check: it holds the pipeline's own committed outputs, which
+    Snakemake removes before the report job rewrites them, so counting them would mark every
+    rerun of a clean checkout dirty.
+    """
     try:
         cwd = root or Path(__file__).resolve().parent
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)reports"], cwd=cwd,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
