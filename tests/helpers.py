@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,21 +26,37 @@ def env(**extra) -> dict:
     return e
 
 
-def snakemake(workdir: Path, *args, config: Path | dict = SMOKE, check=True, timeout=900, **env_extra):
-    """Run ``snakemake`` on the repository's workflow in ``workdir``; ``config`` is a file or a
-    dict (written to ``workdir/config.yaml``)."""
+def snakemake(workdir: Path, *args, config: Path | dict = SMOKE, check=True, timeout=900,
+              snakefile: Path = REPO / "Snakefile", **env_extra):
+    """Run ``snakemake`` on the repository's workflow (or ``snakefile``'s) in ``workdir``, from
+    ``workdir``; ``config`` is a file or a dict (written to ``workdir/config.yaml``)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if isinstance(config, dict):
         path = workdir / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         config = path
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
            "--configfile", str(config), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(**env_extra))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(**env_extra), cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def checkout(dest: Path) -> str:
+    """A user's clone of this checkout at ``dest``: its tracked files as they are on disk,
+    committed to a new repository. Returns the commit."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    git = ["git", "-c", "user.name=gdbasins-tests", "-c", "user.email=tests@gdbasins.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "checkout"]):
+        subprocess.run(git + args, cwd=dest, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=dest, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def job_records(work: Path, study: str | None = None):

@@ -3,10 +3,12 @@ installed when missing) behind ``mlflow server``, both on 127.0.0.1 at free port
 the process ids this module started. Every run and artifact is checked through the server's REST
 API, not through a database connection.
 
-Two runs of the workflow: the smoke config (up to its report) with two parallel local jobs, and a
-trimmed smoke study (xor and moons, 3 seeds: 12 training jobs, up to classification) through a
+Three runs of the workflow: the smoke config (up to its report) with two parallel local jobs; a
+trimmed smoke study (xor and moons, 3 seeds: 12 training jobs, up to the runs in MLflow) through a
 real executor plugin, snakemake-executor-plugin-cluster-generic, whose submit script starts each
-job in the background.
+job in the background; and moons alone (6 training jobs, up to the report) through the same
+plugin without a shared file system, each job in an empty folder of its own, inputs and outputs
+through a storage plugin.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import requests
 from mlflow import MlflowClient
 
 from gdbasins import files, tracking
-from helpers import REPO, job_records, smoke_config, snakemake
-from services import free_port, mlflow_server, postgres_server
+from helpers import REPO, checkout, job_records, smoke_config, snakemake
+from services import ensure_debian_packages, free_port, mlflow_server, postgres_server
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +162,48 @@ def test_cluster_generic_executor_logs_to_the_server(server, tmp_path):
     for p in exits:
         with pytest.raises(ProcessLookupError):
             os.kill(int(p.stem), 0)
+
+
+# -- part 3: no shared file system ----------------------------------------------------------------
+
+def test_jobs_without_a_shared_file_system_get_everything_from_storage(server, tmp_path):
+    """Each job starts in an empty folder of its own, a node that shares nothing with the
+    submitting machine: the package comes with Snakemake's source archive, every input and
+    output goes through a storage plugin (snakemake-storage-plugin-fs), runs go to the server."""
+    ensure_debian_packages("rsync", probe="rsync")  # what the fs storage plugin copies with
+    url, _, _ = server
+    clone, storage, nodes, jobs = (tmp_path / p for p in ("clone", "storage", "nodes", "jobs"))
+    clone.mkdir()
+    commit = checkout(clone)
+    cfg = smoke_config(study="nofs", seeds=3)
+    cfg["datasets"] = {"moons": cfg["datasets"]["moons"]}
+    proc = snakemake(
+        clone, "--executor", "cluster-generic", "--jobs", "2", "--seconds-between-status-checks", "1",
+        "--cluster-generic-submit-cmd", f"{CLUSTER}/submit.sh", "--cluster-generic-status-cmd", f"{CLUSTER}/status.sh",
+        "--cluster-generic-cancel-cmd", f"{CLUSTER}/cancel.sh",
+        "--shared-fs-usage", "none", "--job-deploy-sources",
+        "--default-storage-provider", "fs", "--default-storage-prefix", str(storage),
+        config=cfg, snakefile=clone / "Snakefile", MLFLOW_TRACKING_URI=url, GDBASINS_CLUSTER_DIR=str(jobs),
+        GDBASINS_NODE_ROOT=str(nodes))
+    submitted = proc.stderr.count("with external jobid")
+    assert submitted == 1 + 1 + 6 + 1 + 1 + 1  # dataset, store, training, classify, track, report
+    assert {p.read_text().strip() for p in jobs.glob("*.exit")} == {"0"}
+    # one empty folder per job, filled only by the source archive and the storage's local copies
+    node_dirs = sorted(nodes.iterdir())
+    assert len(node_dirs) == submitted
+    for node in node_dirs:
+        assert (node / "src" / "gdbasins" / "train.py").is_file()
+        assert not (node / "data" / "nofs").exists() and not (node / "reports" / "nofs").exists()
+    # every result is in the storage, none in the submitting checkout
+    assert not (clone / "data" / "nofs").exists() and not (clone / "reports" / "nofs").exists()
+    check_store(url, storage, "nofs", n_jobs=6, n_seeds=3)
+    report = (storage / "reports" / "nofs" / "README.md").read_text()
+    assert (storage / "reports" / "nofs" / "figures" / "landscape_moons.png").stat().st_size > 1000
+    # the commit the jobs ran comes from the submitting checkout: no job had a git repository
+    assert f"Code version `{commit}`" in report
+    exp = api(url, "experiments/get-by-name", experiment_name="gdbasins/nofs")["experiment"]
+    versions = {tags(r)["gdbasins.code_version"] for r in search_runs(url, exp["experiment_id"])}
+    assert versions == {commit}
 
 
 # -- bad input --------------------------------------------------------------------------------------

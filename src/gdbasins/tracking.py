@@ -264,12 +264,16 @@ def _check_database(uri: str, timeout: float) -> None:
 
 def code_version(root=None) -> str:
     """The git commit of the working tree (``-dirty`` if a tracked file is modified), or
-    ``unknown``.
+    ``unknown``; ``GDBASINS_CODE_VERSION`` if set, which the workflow sets once per run from the
+    submitting checkout and passes to every job (a job on a node without the shared file system
+    runs from Snakemake's source archive, which is no git checkout).
 
     ``reports/`` is left out of the check: it holds the pipeline's own committed outputs, which
     Snakemake removes before the report job rewrites them, so counting them would mark every
     rerun of a clean checkout dirty.
     """
+    if os.environ.get("GDBASINS_CODE_VERSION") and root is None:
+        return os.environ["GDBASINS_CODE_VERSION"]
     try:
         cwd = root or Path(__file__).resolve().parent
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,

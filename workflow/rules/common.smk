@@ -3,6 +3,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import SharedFSUsage
 from snakemake.utils import validate
 
 # One BLAS thread per job, set before any job imports NumPy; Snakemake's parallel jobs use the
@@ -16,7 +17,7 @@ sys.path.insert(0, str(SRC))
 
 from gdbasins.config import ConfigError, eta_label, resolve
 from gdbasins.config import validate as check_config
-from gdbasins.tracking import redact, tracking_uri
+from gdbasins.tracking import code_version, redact, tracking_uri
 
 # Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
@@ -35,6 +36,14 @@ DATASETS = list(RESOLVED["datasets"])
 JOBS = {(j["dataset"], j["variant"], eta_label(j["eta"])): j for j in RESOLVED["jobs"]}
 TRACKING_URI = redact(tracking_uri())  # a password stays in the environment, off the disk
 EXPERIMENT = f"gdbasins/{STUDY}"
+# The commit every job records, read once here from the submitting checkout (the jobs inherit it,
+# or get it exported in their job script on a cluster).
+if not os.environ.get("GDBASINS_CODE_VERSION"):
+    os.environ["GDBASINS_CODE_VERSION"] = code_version(workflow.basedir)
+
+
+envvars:
+    "GDBASINS_CODE_VERSION",
 
 
 wildcard_constraints:
@@ -44,8 +53,23 @@ wildcard_constraints:
 
 
 def sources(*modules):
-    """Package modules a rule runs, declared as inputs so that editing them reruns the rule."""
-    return [str(SRC / "gdbasins" / m) for m in ("__init__.py", *modules)]
+    """Package modules a rule runs, declared as inputs so that editing them reruns the rule. (The
+    job scripts import the package from ``src/`` next to ``workflow/``, wherever the job runs.)
+
+    They are workflow sources, not data, so a default storage provider must not look for them
+    in the storage: with a shared file system they are flagged ``local``; without one
+    (``--shared-fs-usage`` lacking ``input-output``) they are not declared at all, since one
+    local file pins a job to the submitting machine, and the jobs get the package with
+    Snakemake's source archive (``--job-deploy-sources``). There an edit to the package does not
+    rerun anything by itself: use ``--forcerun`` or a new study name.
+    """
+    paths = [str(SRC / "gdbasins" / m) for m in ("__init__.py", *modules)]
+    settings = workflow.storage_settings
+    if settings.default_storage_provider is None:
+        return paths
+    if SharedFSUsage.INPUT_OUTPUT in settings.shared_fs_usage:
+        return [local(p) for p in paths]
+    return []
 
 
 def job_spec(wildcards):

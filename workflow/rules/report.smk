@@ -84,6 +84,6 @@ rule report:
         "../../environment.yml"
     params:
         config=config,
-        datasets={d: f"{ROOT}/datasets/{d}.npz" for d in DATASETS},
+        dataset_names=DATASETS,  # in the order of input.datasets
     script:
         "../scripts/report.py"

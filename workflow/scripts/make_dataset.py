@@ -1,10 +1,11 @@
 """Snakemake adapter: generate one dataset file."""
 import logging
+import os
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
-sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+sys.path.insert(0, os.path.join(snakemake.scriptdir, "..", "..", "src"))  # this checkout's package
 
 from gdbasins import datasets
 

@@ -1,11 +1,12 @@
 """Snakemake adapter: build the study's report and record it in MLflow."""
 import json
 import logging
+import os
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
-sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+sys.path.insert(0, os.path.join(snakemake.scriptdir, "..", "..", "src"))  # this checkout's package
 
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from gdbasins import files, render, tracking
 
 out_dir = Path(snakemake.output.readme).parent
 code = tracking.code_version()
+# the inputs' own paths: without a shared file system they are local copies from the storage
+datasets = dict(zip(snakemake.params.dataset_names, snakemake.input.datasets, strict=True))
 written = render.build(snakemake.input.outcomes, snakemake.input.results, snakemake.input.timings,
-                       snakemake.params.datasets, snakemake.params.config, out_dir, code_version=code)
+                       datasets, snakemake.params.config, out_dir, code_version=code)
 logging.info("wrote the report to %s", out_dir)
 store = json.load(open(snakemake.input.store))
 stopwatch = tracking.Stopwatch()

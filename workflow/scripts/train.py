@@ -1,11 +1,12 @@
 """Snakemake adapter: train one (dataset, variant, learning rate) job; record it in MLflow if it fails."""
 import json
 import logging
+import os
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
-sys.path.insert(0, snakemake.input.src[0].rsplit("/gdbasins/", 1)[0])
+sys.path.insert(0, os.path.join(snakemake.scriptdir, "..", "..", "src"))  # this checkout's package
 
 from gdbasins import files, tracking
 from gdbasins.job import run_job
