@@ -1,15 +1,11 @@
 """The tracking store under stress and interruption, without Snakemake: retries on "database is
 locked", the sweep of runs a killed job left RUNNING, SIGTERM while logging, a failed job's run,
-the test hook that makes a job fail, and the writers that send seed runs to a tracking server a
-few at a time."""
+and the test hook that makes a job fail."""
 
 import contextlib
 import os
 import signal
 import sqlite3
-import threading
-import time
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy.exc
@@ -160,10 +156,8 @@ def test_runs_a_killed_job_left_running_are_killed_and_retired_by_its_next_run(j
 
 
 def test_sigterm_while_logging_through_a_server_ends_the_runs_killed(job, monkeypatch):
-    # Behind a tracking server the seed runs are written through the client; one at a time here
-    # (several at once: test_sigterm_while_the_server_writers_run_drops_the_runs_not_started).
+    # Behind a tracking server the seed runs are written one by one through the client.
     monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
-    monkeypatch.setenv("GDBASINS_SERVER_WRITERS", "1")
     original = tracking._write_seed_run_api
 
     def write_then_sigterm(client, experiment_id, run, live):
@@ -255,106 +249,3 @@ def test_fail_job_hook_raises_before_training_for_that_job_only(job, monkeypatch
     assert not out.exists()
     run_job(job["data"], dict(job["spec"], key="unit/xor/sgd/eta=0.1"), out)  # other keys train
     assert out.exists()
-
-
-# -- behind a tracking server: seed runs written a few at a time ---------------------------------
-
-class SlowServer:
-    """A tracking server's client stand-in: every call takes ``delay`` seconds; it counts the
-    calls in flight and records what was created and finished. ``fail`` names a run whose
-    ``log_batch`` is refused; ``on_create`` is called as each run is created."""
-
-    def __init__(self, delay=0.05, fail=None, on_create=None):
-        self.delay, self.fail, self.on_create = delay, fail, on_create
-        self.lock = threading.Lock()
-        self.in_flight = self.most = 0
-        self.created, self.finished = [], []
-
-    def _call(self):
-        with self.lock:
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-        time.sleep(self.delay)
-        with self.lock:
-            self.in_flight -= 1
-
-    def create_run(self, experiment_id, run_name, tags):
-        self._call()
-        with self.lock:
-            self.created.append(run_name)
-        if self.on_create:
-            self.on_create(run_name)
-        return SimpleNamespace(info=SimpleNamespace(run_id=f"id-{run_name}"))
-
-    def log_batch(self, run_id, metrics, params):
-        self._call()
-        if run_id == f"id-{self.fail}":
-            raise RuntimeError("the server refused the batch")
-
-    def log_dict(self, run_id, content, name):
-        self._call()
-
-    def set_terminated(self, run_id, status):
-        self._call()
-        with self.lock:
-            self.finished.append(run_id)
-
-
-def writers():
-    return [t for t in threading.enumerate() if t.name.startswith("gdbasins-mlflow")]
-
-
-def seed_runs(n):
-    return [tracking.SeedRun(f"seed {k}", {}, {"seed": str(k)}, [], {"weights.json": {}}) for k in range(n)]
-
-
-def test_server_writes_overlap_and_keep_the_order_of_the_seeds(monkeypatch):
-    monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
-    server, live = SlowServer(), ["parent"]
-    ids = tracking._write_seed_runs(server, "1", seed_runs(20), live)
-    assert ids == [f"id-seed {k}" for k in range(20)]
-    assert sorted(server.finished) == sorted(ids) and live == ["parent"]
-    assert 1 < server.most <= tracking.DEFAULT_SERVER_WRITERS
-    monkeypatch.setenv("GDBASINS_SERVER_WRITERS", "1")  # one at a time
-    one = SlowServer(delay=0.001)
-    assert tracking._write_seed_runs(one, "1", seed_runs(5), []) == [f"id-seed {k}" for k in range(5)]
-    assert one.most == 1 and one.created == [f"seed {k}" for k in range(5)]
-
-
-def test_a_refused_seed_run_stops_the_rest_and_stays_live_to_be_ended(monkeypatch):
-    monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
-    server, live = SlowServer(fail="seed 3"), []
-    with pytest.raises(RuntimeError, match="refused"):
-        tracking._write_seed_runs(server, "1", seed_runs(40), live)
-    assert live == ["id-seed 3"]  # the caller ends it FAILED (log_job's handler)
-    assert not writers()  # every writer has returned
-    # runs already being written finished; the many not yet started were never created
-    assert set(server.finished) == {f"id-{name}" for name in server.created} - {"id-seed 3"}
-    assert len(server.created) < 40
-
-
-def test_sigterm_while_the_server_writers_run_drops_the_runs_not_started(monkeypatch):
-    monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
-
-    def sigterm_at(name):
-        if name == "seed 5":
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    server, live = SlowServer(on_create=sigterm_at), []
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(SystemExit) as info, tracking._sigterm_exits():
-        tracking._write_seed_runs(server, "1", seed_runs(40), live)
-    assert info.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
-    assert not writers() and live == []  # the runs in flight were completed
-    assert sorted(server.finished) == sorted(f"id-{name}" for name in server.created)
-    assert len(server.created) < 40
-
-
-@pytest.mark.parametrize("value", ["0", "-2", "eight", "1.5"])
-def test_a_bad_server_writers_setting_is_refused_before_any_store_call(monkeypatch, value):
-    monkeypatch.setenv("GDBASINS_SERVER_WRITERS", value)
-    checked = []
-    monkeypatch.setattr(tracking, "_check_server", lambda *args: checked.append(args))
-    with pytest.raises(ValueError, match=f"GDBASINS_SERVER_WRITERS must be a positive whole number.*{value!r}"):
-        tracking.check_store("http://127.0.0.1:5000")
-    assert checked == []

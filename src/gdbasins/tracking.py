@@ -38,7 +38,6 @@ import tempfile
 import time
 import urllib.parse
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +51,6 @@ JOB_TAG = "gdbasins.job"
 #: file keeps every epoch). Each value costs tens of microseconds to a millisecond in the SQLite
 #: store, and the study logs thousands of seed runs.
 CURVE_POINTS = 16
-# Seed runs a job sends to a tracking server at once (see _write_seed_runs), unless set.
-SERVER_WRITERS_VAR, DEFAULT_SERVER_WRITERS = "GDBASINS_SERVER_WRITERS", 8
 CHILD_CURVES = ("loss", "test_accuracy")
 
 log = logging.getLogger(__name__)
@@ -216,20 +213,6 @@ def _bound_http_retries() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 
 
-def server_writers() -> int:
-    """How many seed runs a job sends to a tracking server at once: ``GDBASINS_SERVER_WRITERS``,
-    default 8 (lower it for a small server shared by many jobs; 1 writes them one by one)."""
-    raw = os.environ.get(SERVER_WRITERS_VAR, str(DEFAULT_SERVER_WRITERS))
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"{SERVER_WRITERS_VAR} must be a positive whole number (seed runs sent to a "
-                         f"tracking server at once), got {raw!r}")
-    return n
-
-
 def check_store(uri: str, timeout: float = 5.0, attempts: int = 3) -> None:
     """Fail fast when the store ``uri`` names cannot be used, before anything is logged: an
     ``http(s)`` tracking server must answer ``/health`` within ``attempts`` tries of ``timeout``
@@ -239,7 +222,6 @@ def check_store(uri: str, timeout: float = 5.0, attempts: int = 3) -> None:
     (password hidden)."""
     scheme = uri.split(":", 1)[0].lower()
     if scheme in ("http", "https"):
-        server_writers()  # a bad setting stops the workflow here, before any training
         _check_server(uri, timeout, attempts)
     elif "://" in uri and scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "mssql"):
         _check_database(uri, timeout)
@@ -520,26 +502,13 @@ def _write_seed_runs(client, experiment_id: str, runs: list[SeedRun], live: list
     On a database MLflow opens itself (the embedded SQLite default, or a ``postgresql://`` URI)
     the runs go in as one transaction (:func:`_write_seed_runs_sql`): the job's children appear
     all at once or not at all, about 10x faster than four store calls per run. Behind a tracking
-    server they go through the client, :func:`server_writers` runs at a time; ``live`` holds
-    the ids of the runs being written, so that an interruption ends them KILLED.
+    server they go through the client, run by run; ``live`` holds the id of the run being written,
+    so that an interruption ends it KILLED.
     """
     store = _sql_store(client)
     if store is not None:
         return _write_seed_runs_sql(store, experiment_id, runs)
-    writers = server_writers()
-    if writers == 1 or len(runs) <= 1:
-        return [_write_seed_run_api(client, experiment_id, run, live) for run in runs]
-    # Each run is four requests that mostly wait on the network and the server's database, so a
-    # few in flight at once go several times faster. On an error or a signal, the runs not yet
-    # started are dropped and those being written finish before the caller ends the rest.
-    with ThreadPoolExecutor(min(writers, len(runs)), thread_name_prefix="gdbasins-mlflow") as pool:
-        futures = [pool.submit(_write_seed_run_api, client, experiment_id, run, live) for run in runs]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    return [_write_seed_run_api(client, experiment_id, run, live) for run in runs]
 
 
 def _write_seed_run_api(client, experiment_id: str, run: SeedRun, live: list[str]) -> str:

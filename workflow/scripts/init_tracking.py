@@ -15,7 +15,7 @@ stopwatch = tracking.Stopwatch()
 try:
     with stopwatch:
         experiment_id = tracking.init_store(tracking.connect_uri(uri), experiment, snakemake.params.artifacts)
-except (tracking.TrackingStoreError, ValueError) as exc:  # one clear line, not a traceback
+except tracking.TrackingStoreError as exc:  # one clear line, not a traceback through MLflow
     logging.error("%s", exc)
     sys.exit(1)
 logging.info("tracking store %s, experiment %r (id %s) ready in %.1f s", tracking.redact(uri), experiment,
