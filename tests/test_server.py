@@ -129,8 +129,10 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
 
 def test_smoke_study_logs_every_run_and_artifact_to_the_server(server, tmp_path):
     url, _, stored = server
-    snakemake(tmp_path, "--cores", "2", MLFLOW_TRACKING_URI=url)
+    proc = snakemake(tmp_path, "--cores", "2", MLFLOW_TRACKING_URI=url)
     runs = check_store(url, tmp_path, "smoke", n_jobs=30, n_seeds=4)
+    # the console is Snakemake's, not two lines of MLflow links per run
+    assert "View run" not in proc.stdout + proc.stderr
     [summary] = runs["summary"]  # the report's run, with the report as artifacts
     assert summary["info"]["status"] == "FINISHED"
     report = api(url, "artifacts/list", run_id=summary["info"]["run_id"], path="report").get("files", [])

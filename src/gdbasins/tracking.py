@@ -81,6 +81,9 @@ def tracking_uri(root=None) -> str:
 
 def _client(uri):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Behind a server MLflow prints two "View run/experiment at" lines per finished run to stdout,
+    # which is Snakemake's console: thousands of lines for a study. The UI lists the runs anyway.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if uri.startswith(("http://", "https://")):
         _bound_http_retries()
     from mlflow import MlflowClient
