@@ -249,3 +249,24 @@ def test_fail_job_hook_raises_before_training_for_that_job_only(job, monkeypatch
     assert not out.exists()
     run_job(job["data"], dict(job["spec"], key="unit/xor/sgd/eta=0.1"), out)  # other keys train
     assert out.exists()
+
+
+def test_the_report_ends_runs_left_running_by_jobs_that_never_ran_again(job, tmp_path):
+    # A track job killed mid-logging left a parent and a seed run RUNNING; then the user removed
+    # that learning rate from the config, so no job of that key ever retires them.
+    client = MlflowClient(job["uri"])
+    gone = "unit/xor/sgd/eta=9.0"
+    orphans = [client.create_run(job["exp"], tags={tracking.JOB_TAG: gone}).info.run_id for _ in range(2)]
+    ids = tracking.log_job(job["uri"], job["exp"], KEY, job["params"], job["results"], job["data"], code="test")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "README.md").write_text("# report\n")
+    claims = tmp_path / "claims.csv"
+    claims.write_text("claim,dataset,verdict\n1,overall,inconclusive\n")
+    summary = tracking.log_summary(job["uri"], job["exp"], "unit", report, claims, code="test")
+    runs = {r.info.run_id: r for r in all_runs(job["uri"], job["exp"])}
+    assert {runs[o].info.status for o in orphans} == {"KILLED"}
+    assert {runs[o].info.lifecycle_stage for o in orphans} == {"active"}  # kept, for the record
+    finished = [ids["parent"], *ids["children"].values(), summary]
+    assert {runs[r].info.status for r in finished} == {"FINISHED"}
+    assert not [r for r in runs.values() if r.info.status == "RUNNING"]

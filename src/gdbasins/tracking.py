@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "connect_uri", "log_job", "record_failure",
-           "log_summary", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
+           "log_summary", "end_orphans", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
 
 JOB_TAG = "gdbasins.job"
 #: Per-seed curves in MLflow: these metrics at about CURVE_POINTS epochs each (the job's result
@@ -325,6 +325,26 @@ def _retire(client, experiment_id: str, job_key: str) -> int:
         token = page.token
         if not token:
             return n
+
+
+def end_orphans(client, experiment_id: str) -> int:
+    """Mark every RUNNING run of the experiment KILLED; returns how many. Only for a moment when
+    no job of the study can be logging (see :func:`log_summary`)."""
+    from mlflow.entities import ViewType
+
+    orphans, token = [], None
+    while True:  # collect first: ending runs while paging would shift the pages
+        page = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        orphans += [run.info.run_id for run in page]
+        token = page.token
+        if not token:
+            break
+    for run_id in orphans:
+        client.set_terminated(run_id, "KILLED")
+    if orphans:
+        log.warning("marked %d runs KILLED that killed jobs had left RUNNING", len(orphans))
+    return len(orphans)
 
 
 @contextlib.contextmanager
@@ -610,11 +630,18 @@ def _write_session(store):
 
 def log_summary(uri: str, experiment_id: str, study: str, report_dir, claims_csv, code: str | None = None) -> str:
     """One summary run per study (job key ``<study>/summary``): the report folder as artifacts
-    and each claim's overall verdict as a tag (``claim1.verdict`` ...). Returns its id."""
+    and each claim's overall verdict as a tag (``claim1.verdict`` ...). Returns its id.
+
+    The report comes after every job of the study has logged, so a run of the study's
+    experiment still RUNNING here belongs to no live job: one a killed job left behind whose job
+    never ran again (its learning rate or dataset since removed from the config; a job that runs
+    again retires its own). Such runs are marked KILLED (:func:`end_orphans`).
+    """
     import pandas as pd
 
     client = _client(uri)
     key = f"{study}/summary"
+    end_orphans(client, experiment_id)
     _retire(client, experiment_id, key)
     claims = pd.read_csv(claims_csv)
     overall = claims[claims["dataset"] == "overall"]
