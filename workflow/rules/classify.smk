@@ -15,6 +15,8 @@ rule classify:
         curves=directory(f"{ROOT}/curves/{{dataset}}"),
     log:
         f"{LOGS}/classify/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/classify/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
     params:

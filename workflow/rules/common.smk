@@ -34,7 +34,8 @@ ROOT = f"data/{STUDY}"
 LOGS = f"logs/{STUDY}"
 DATASETS = list(RESOLVED["datasets"])
 JOBS = {(j["dataset"], j["variant"], eta_label(j["eta"])): j for j in RESOLVED["jobs"]}
-TRACKING_URI = redact(tracking_uri())  # a password stays in the environment, off the disk
+# A password in the URI stays in the environment, off the disk.
+TRACKING_URI = redact(tracking_uri())
 EXPERIMENT = f"gdbasins/{STUDY}"
 # The commit every job records, read once here from the submitting checkout (the jobs inherit it,
 # or get it exported in their job script on a cluster).

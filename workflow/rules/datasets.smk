@@ -7,6 +7,8 @@ rule make_dataset:
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
     log:
         f"{LOGS}/make_dataset/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/make_dataset/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
     params:

@@ -80,6 +80,8 @@ rule report:
         summary=f"{ROOT}/report_mlflow.json",
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report.tsv"
     conda:
         "../../environment.yml"
     params:

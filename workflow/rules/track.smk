@@ -25,6 +25,8 @@ rule track:
         runs=f"{ROOT}/tracking/{{dataset}}.json",
     log:
         f"{LOGS}/track/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/track/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
     script:

@@ -7,6 +7,8 @@ rule init_tracking:
         store=f"{ROOT}/tracking.json",
     log:
         f"{LOGS}/init_tracking.log",
+    benchmark:
+        f"{LOGS}/benchmarks/init_tracking.tsv"
     conda:
         "../../environment.yml"
     params:
