@@ -7,6 +7,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+# The package pins OpenBLAS's kernels as the workflow's jobs run them; imported here, before any
+# test module loads NumPy, so that in-process results match the jobs' (gdbasins.blas).
+import gdbasins  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory):

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gdbasins import files
+from gdbasins import blas, files
 from gdbasins.config import resolve, validate
 from gdbasins.job import FAIL_JOB_VAR
 from helpers import rewrite_entry, smoke_config, snakemake
@@ -159,6 +159,9 @@ def test_the_report_records_its_config_and_the_versions_it_ran_with(reference):
     for name, version in (("gdbasins", __version__), ("numpy", numpy.__version__), ("scikit-learn", sklearn.__version__),
                           ("pandas", pandas.__version__), ("mlflow", mlflow.__version__), ("snakemake", smk.__version__)):
         assert f"{name} {version}" in text, name
+    # the BLAS kernels every job ran: pinned on an x86-64 CPU with AVX2 (gdbasins.blas)
+    pinned = blas.pin_kernels(environ={})
+    assert ", BLAS openblas " in text and (pinned is None or f"({pinned})" in text.split(", BLAS ", 1)[1])
     recorded = json.loads(text.split("Config:", 1)[1].split("```json", 1)[1].split("```", 1)[0])
     assert recorded["study"] == "rel" and recorded["variants"] == REL["variants"] and recorded["seeds"] == REL["seeds"]
 

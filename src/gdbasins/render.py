@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, files, plots, report
+from .blas import kernels
 from .datasets import Dataset
 from .endpoints import OUTCOMES, Tolerances
 from .job import dataset_salt, load_results, network_for
@@ -30,13 +31,17 @@ PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "mlflow", 
 
 
 def versions() -> dict[str, str]:
-    """Python and the versions of the packages the study ran with."""
+    """Python, the versions of the packages the study ran with, and the BLAS kernels (the same
+    for every job of a workflow run; see :mod:`gdbasins.blas`)."""
     out = {"python": platform.python_version(), "gdbasins": __version__}
     for p in PACKAGES:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             out[p] = "not installed"
+    blas = kernels()
+    if blas:
+        out["BLAS"] = blas
     return out
 
 

@@ -15,6 +15,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from gdbasins.blas import pin_kernels
+
+# Every job runs the same OpenBLAS kernels (Haswell, on any x86-64 CPU with AVX2), so the same
+# config gives the same numbers on an AVX-512 machine too (see gdbasins/blas.py).
+pin_kernels()
+
 from gdbasins.config import ConfigError, eta_label, resolve
 from gdbasins.config import validate as check_config
 from gdbasins.tracking import code_version, redact, tracking_uri
