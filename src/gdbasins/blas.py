@@ -1,6 +1,6 @@
 """The same numbers on every x86-64 machine: which OpenBLAS kernels run.
 
-OpenBLAS (under NumPy and SciPy) picks its kernels for the CPU it finds: an AVX-512 Intel CPU gets
+OpenBLAS (under NumPy and SciPy) picks its kernels for the CPU it detects: some AVX-512 CPUs get
 the SkylakeX kernels, most others the Haswell (AVX2) ones. The two sum in a different order, the
 last bit of a matrix product differs, and training many epochs from a chaotic start turns that bit
 into a different endpoint for some seeds: the default study run on two machines gave different
