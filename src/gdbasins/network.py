@@ -155,9 +155,10 @@ class Network:
         hidden = functions.activation(self.activation)
         out_act = functions.activation(self.output)
         a = X1
-        for V, z, a_next in zip(Vs[:-1], ws.z[:-1], ws.a[1:-1]):
+        for V, z, h, a_next in zip(Vs[:-1], ws.z[:-1], ws.h, ws.a[1:-1]):
             np.matmul(a, V, out=z)
-            hidden.f(z, a_next[..., :-1])
+            hidden.f(z, h)
+            np.copyto(a_next[..., :-1], h)
             a = a_next
         np.matmul(a, Vs[-1], out=ws.z[-1])
         a_out = out_act.f(ws.z[-1], ws.a[-1])
@@ -175,7 +176,7 @@ class Network:
             if l:
                 np.matmul(delta, Vs[l][:, :-1].transpose(0, 2, 1), out=ws.delta[l - 1])
                 delta = ws.delta[l - 1]
-                delta *= hidden.df_from_a(ws.a[l][..., :-1], ws.tmp[l - 1])
+                delta *= hidden.df_from_a(ws.h[l - 1], ws.tmp[l - 1])
         return loss, ws.grad, a_out
 
     def _penalty(self, theta: np.ndarray) -> np.ndarray | float:
@@ -257,14 +258,17 @@ class Workspace:
     """Preallocated buffers for :meth:`Network.objective` on R replicas and batches of m samples.
 
     ``a[l]`` holds layer l's activations with a trailing column of ones (hidden layers) so the
-    next product includes the bias; ``z``, ``delta`` and ``tmp`` are (R, m, n_l) per layer
-    l >= 1; ``grad`` is (R, P).
+    next product includes the bias; ``h[l - 1]`` holds the same activations without it, in
+    contiguous memory, where elementwise work runs several times faster than on the strided
+    view ``a[l][..., :-1]``; ``z``, ``delta`` and ``tmp`` are (R, m, n_l) per layer l >= 1;
+    ``grad`` is (R, P).
     """
 
     def __init__(self, net: Network, replicas: int, m: int):
         self.shape = (replicas, m)
         sizes = net.sizes[1:]
         self.a = [None] + [np.ones((replicas, m, n + 1)) for n in sizes[:-1]] + [np.empty((replicas, m, sizes[-1]))]
+        self.h = [np.empty((replicas, m, n)) for n in sizes[:-1]]
         self.z = [np.empty((replicas, m, n)) for n in sizes]
         self.delta = [np.empty((replicas, m, n)) for n in sizes]
         self.tmp = [np.empty((replicas, m, n)) for n in sizes]

@@ -248,9 +248,22 @@ def full_pass(net: Network, theta, X1, y, *, grad_out=None, with_accuracy=False,
 def _stochastic_epoch(net, theta, X1, y, eta_col, batch_size, shuffles) -> None:
     """One pass over the data in batches of ``batch_size`` (the last one smaller when
     ``batch_size`` does not divide n), in a fresh order per replica, updating ``theta`` in place.
-    ``X1`` is the input with its column of ones."""
+    ``X1`` is the input with its column of ones.
+
+    Replicas are independent, so they go through the epoch in chunks whose work buffers stay in
+    the cache (``CHUNK_ELEMENTS`` per buffer, as in :func:`full_pass`): every replica does the
+    same arithmetic as in one pass over all of them (at batch size 32, R = 512, one pass over all
+    replicas ran 15% slower per replica than chunks of about 200)."""
     R, n = theta.shape[0], X1.shape[0]
     perm = np.stack([rng.permutation(n) for rng in shuffles])
+    chunk = max(1, CHUNK_ELEMENTS // (batch_size * (max(net.sizes[1:]) + 1)))
+    for c in range(0, R, chunk):
+        part = slice(c, min(c + chunk, R))
+        _stochastic_epoch_chunk(net, theta[part], X1, y, eta_col[part], batch_size, perm[part])
+
+
+def _stochastic_epoch_chunk(net, theta, X1, y, eta_col, batch_size, perm) -> None:
+    R, n = theta.shape[0], X1.shape[0]
     # One gather per epoch, sample-major (n, R, d + 1), so that each step's batch is one
     # contiguous block of memory whatever R is.
     X1p, yp = X1[perm.T], y[perm.T]
