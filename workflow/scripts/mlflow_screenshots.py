@@ -11,7 +11,7 @@ end; for a tracking server (an ``http(s)://`` URI) it opens that server's UI. It
   columns learning rate (param ``eta``), ``outcome`` (tag of the seed runs), ``share_global`` and
   ``polished_loss``, and the newest job expanded to show its seed runs;
 * ``<out>/mlflow-run-charts.png``: the metric charts of one job's parent run (``--job``, e.g.
-  ``default/moons/sgd/eta=0.1``; by default the newest job).
+  ``default/moons/sgd/eta=0.016``; by default the newest job).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and PyPI's ``playwright`` (its own browser
 download is not used). The same functions drive the browser test (``tests/test_mlflow_ui.py``).
