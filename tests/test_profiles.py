@@ -43,3 +43,19 @@ def test_slurm_profile_sets_runtime_memory_and_cpus_per_rule(tmp_path):
         assert {"runtime", "mem_mb", "cpus_per_task"} <= set(wanted)
         for name, value in wanted.items():
             assert resources[rule][name] == str(value), (rule, name)
+
+
+def test_rule_resources_reads_every_rules_benchmark_files(small_study):
+    """workflow/benchmarks/rule_resources.py, which the Slurm profile's numbers come from: one row
+    per rule with its job count, and requests at least the floors and above what was measured."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rule_resources", REPO / "workflow/benchmarks/rule_resources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    usage = module.rule_usage(small_study / "logs" / "small" / "benchmarks")
+    # two datasets, 6 training jobs each, up to the track rule (the fixture stops there)
+    assert usage["jobs"].to_dict() == {"make_dataset": 2, "init_tracking": 1, "train": 12, "classify": 2, "track": 2}
+    assert (usage["median_s"] <= usage["max_s"]).all() and (usage["max_s"] > 0).all()
+    assert (usage["runtime_min"] >= 10).all() and (usage["runtime_min"] * 60 >= 3 * usage["max_s"]).all()
+    assert (usage["mem_mb"] >= 1000).all() and (usage["mem_mb"] >= 2 * usage["max_rss_mb"]).all()
