@@ -27,17 +27,21 @@ def env(**extra) -> dict:
 
 
 def snakemake(workdir: Path, *args, config: Path | dict = SMOKE, check=True, timeout=900,
-              snakefile: Path = REPO / "Snakefile", **env_extra):
+              snakefile: Path | None = REPO / "Snakefile", **env_extra):
     """Run ``snakemake`` on the repository's workflow (or ``snakefile``'s) in ``workdir``, from
-    ``workdir``; ``config`` is a file or a dict (written to ``workdir/config.yaml``)."""
+    ``workdir``; ``config`` is a file or a dict (written to ``workdir/config.yaml``).
+
+    ``snakefile=None``: ``workdir`` is a checkout (see ``checkout``), run as its README says,
+    without ``-s`` or ``--directory``. Remote jobs then start in the folder the executor gives
+    them; with ``--directory`` Snakemake would send every job into ``workdir``."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if isinstance(config, dict):
         path = workdir / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         config = path
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(config), *args]
+    where = [] if snakefile is None else ["-s", str(snakefile), "--directory", str(workdir)]
+    cmd = [sys.executable, "-m", "snakemake", *where, "--configfile", str(config), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(**env_extra), cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
