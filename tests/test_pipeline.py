@@ -1,6 +1,7 @@
 """The whole workflow on the smoke config: files, the MLflow store, and what reruns."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from gdbasins import files
-from helpers import dry_run_jobs, job_records, smoke_config, snakemake
+from helpers import checkout, dry_run_jobs, job_records, smoke_config, snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +139,36 @@ def test_report_refuses_missing_results_unless_partial_is_allowed(study, tmp_pat
         assert first == "**Partial report: 1 job(s) absent: smoke/moons/sgd/eta=0.1.**"
     finally:
         hidden.rename(results)
+
+
+def test_an_edit_reruns_exactly_the_jobs_that_load_the_module(tmp_path):
+    """Each rule's params hold a digest of its script and of the package modules the script
+    loads (gdbasins/sources.py): editing a module reruns the jobs that load it and nothing else,
+    touching one reruns nothing, and a new tracking store re-logs the runs without retraining."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    checkout(clone)
+    cfg = smoke_config(study="edits", seeds=2)
+    cfg["datasets"] = {name: cfg["datasets"][name] for name in ("xor", "moons")}
+    snakemake(clone, "--cores", "2", config=cfg, snakefile=None)
+
+    def planned(**env_extra):
+        return dry_run_jobs(snakemake(clone, "-n", config=cfg, snakefile=None, **env_extra))
+
+    package = clone / "src" / "gdbasins"
+    os.utime(package / "network.py")  # touched, not changed
+    assert planned() == {}
+    other_store = f"sqlite:///{tmp_path / 'other.db'}"
+    assert planned(MLFLOW_TRACKING_URI=other_store) == {"init_tracking": 1, "track": 2, "report": 1, "all": 1}
+
+    def edit(module):
+        with (package / module).open("a") as f:
+            f.write("\n# an edit\n")
+
+    edit("render.py")  # loaded by the report only
+    assert planned() == {"report": 1, "all": 1}
+    edit("plots.py")  # the loss-curve figures of classify, and the report's figures
+    assert planned() == {"classify": 2, "track": 2, "report": 1, "all": 1}
+    edit("network.py")  # the engine: everything
+    plan = planned()
+    assert plan["train"] == 2 * 6 and plan["make_dataset"] == 2

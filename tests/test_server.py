@@ -25,7 +25,7 @@ import requests
 from mlflow import MlflowClient
 
 from gdbasins import files, tracking
-from helpers import REPO, checkout, job_records, smoke_config, snakemake
+from helpers import REPO, checkout, dry_run_jobs, job_records, smoke_config, snakemake
 from services import ensure_debian_packages, free_port, mlflow_server, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -179,18 +179,19 @@ def test_jobs_without_a_shared_file_system_get_everything_from_storage(server, t
     commit = checkout(clone)
     cfg = smoke_config(study="nofs", seeds=3)
     cfg["datasets"] = {"moons": cfg["datasets"]["moons"]}
-    proc = snakemake(
+    flags = [
         # all six training jobs at once: jobs that share a folder for their local copies of the
         # storage files delete each other's inputs (3 of 4 runs failed when all ran in the clone)
-        clone, "--executor", "cluster-generic", "--jobs", "6", "--seconds-between-status-checks", "1",
+        "--executor", "cluster-generic", "--jobs", "6", "--seconds-between-status-checks", "1",
         "--cluster-generic-submit-cmd", f"{CLUSTER}/submit.sh", "--cluster-generic-status-cmd", f"{CLUSTER}/status.sh",
         "--cluster-generic-cancel-cmd", f"{CLUSTER}/cancel.sh",
         "--shared-fs-usage", "none", "--job-deploy-sources",
         "--default-storage-provider", "fs", "--default-storage-prefix", str(storage),
         # each job's local copies in a folder of its own, named from its environment on the node
-        "--remote-job-local-storage-prefix", "$PWD/job-storage",
-        config=cfg, snakefile=None, MLFLOW_TRACKING_URI=url, GDBASINS_CLUSTER_DIR=str(jobs),
-        GDBASINS_NODE_ROOT=str(nodes), check=False)
+        "--remote-job-local-storage-prefix", "$PWD/job-storage"]
+    settings = dict(config=cfg, snakefile=None, MLFLOW_TRACKING_URI=url, GDBASINS_CLUSTER_DIR=str(jobs),
+                    GDBASINS_NODE_ROOT=str(nodes))
+    proc = snakemake(clone, *flags, **settings, check=False)
     failed = [log for log in sorted(jobs.glob("*.log"))
               if not log.with_suffix(".exit").exists() or log.with_suffix(".exit").read_text().strip() != "0"]
     assert proc.returncode == 0, proc.stderr[-3000:] + "".join(
@@ -215,6 +216,11 @@ def test_jobs_without_a_shared_file_system_get_everything_from_storage(server, t
     exp = api(url, "experiments/get-by-name", experiment_name="gdbasins/nofs")["experiment"]
     versions = {tags(r)["gdbasins.code_version"] for r in search_runs(url, exp["experiment_id"])}
     assert versions == {commit}
+    # the package is not an input here, yet an edit reruns the jobs that load it (a params digest)
+    assert "Nothing to be done" in snakemake(clone, *flags, "-n", **settings).stdout
+    with (clone / "src" / "gdbasins" / "render.py").open("a") as f:
+        f.write("\n# an edit\n")
+    assert dry_run_jobs(snakemake(clone, *flags, "-n", **settings)) == {"report": 1, "all": 1}
 
 
 # -- bad input --------------------------------------------------------------------------------------

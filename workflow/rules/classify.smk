@@ -3,13 +3,6 @@ rule classify:
     run's outcome, and each job's loss-curves figure."""
     input:
         results=lambda w: dataset_runs(w, "results.npz"),
-        src=sources(
-            "classify.py",
-            "endpoints.py",
-            "job.py",
-            "files.py",
-            "plots.py",
-        ),
     output:
         outcomes=f"{ROOT}/outcomes/{{dataset}}.csv",
         curves=directory(f"{ROOT}/curves/{{dataset}}"),
@@ -20,6 +13,7 @@ rule classify:
     conda:
         "../../environment.yml"
     params:
+        code=code("classify.py"),
         tolerances=RESOLVED["tolerances"],
     script:
         "../scripts/classify.py"

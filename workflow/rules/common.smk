@@ -3,7 +3,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.settings.types import SharedFSUsage
 from snakemake.utils import validate
 
 # One BLAS thread per job, set before any job imports NumPy; Snakemake's parallel jobs use the
@@ -15,6 +14,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from gdbasins import sources
 from gdbasins.blas import pin_kernels
 
 # Every job runs the same OpenBLAS kernels (Haswell, on any x86-64 CPU with AVX2), so the same
@@ -59,24 +59,13 @@ wildcard_constraints:
     eta=r"[0-9][0-9.e+-]*",
 
 
-def sources(*modules):
-    """Package modules a rule runs, declared as inputs so that editing them reruns the rule. (The
-    job scripts import the package from ``src/`` next to ``workflow/``, wherever the job runs.)
-
-    They are workflow sources, not data, so a default storage provider must not look for them
-    in the storage: with a shared file system they are flagged ``local``; without one
-    (``--shared-fs-usage`` lacking ``input-output``) they are not declared at all, since one
-    local file pins a job to the submitting machine, and the jobs get the package with
-    Snakemake's source archive (``--job-deploy-sources``). There an edit to the package does not
-    rerun anything by itself: use ``--forcerun`` or a new study name.
+def code(script):
+    """Digest of ``workflow/scripts/<script>`` and of every package module it loads (see
+    ``gdbasins/sources.py``). As a param of the rule running the script, an edit to one of them
+    reruns its jobs, with or without a shared file system (the jobs import the package from
+    ``src/`` next to ``workflow/``, shipped in Snakemake's source archive when nothing is shared).
     """
-    paths = [str(SRC / "gdbasins" / m) for m in ("__init__.py", *modules)]
-    settings = workflow.storage_settings
-    if settings.default_storage_provider is None:
-        return paths
-    if SharedFSUsage.INPUT_OUTPUT in settings.shared_fs_usage:
-        return [local(p) for p in paths]
-    return []
+    return sources.digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 def job_spec(wildcards):

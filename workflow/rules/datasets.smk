@@ -1,8 +1,4 @@
 rule make_dataset:
-    input:
-        src=sources(
-            "datasets.py", "files.py", "network.py", "functions.py", "checks.py"
-        ),
     output:
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
     log:
@@ -12,6 +8,7 @@ rule make_dataset:
     conda:
         "../../environment.yml"
     params:
+        code=code("make_dataset.py"),
         spec=lambda w: {
             k: v
             for k, v in RESOLVED["datasets"][w.dataset].items()

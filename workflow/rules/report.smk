@@ -28,21 +28,6 @@ rule report:
         store=f"{ROOT}/tracking.json",
         # the summary run comes after every job's runs
         tracked=expand(f"{ROOT}/tracking/{{dataset}}.json", dataset=DATASETS),
-        src=sources(
-            "report.py",
-            "render.py",
-            "plots.py",
-            "landscape.py",
-            "classify.py",
-            "endpoints.py",
-            "train.py",
-            "network.py",
-            "functions.py",
-            "job.py",
-            "files.py",
-            "datasets.py",
-            "tracking.py",
-        ),
     output:
         readme=report(
             f"{REPORTS}/README.md",
@@ -85,6 +70,7 @@ rule report:
     conda:
         "../../environment.yml"
     params:
+        code=code("report.py"),
         config=config,
         dataset_names=DATASETS,  # in the order of input.datasets
     script:

@@ -9,18 +9,6 @@ rule track:
         curves=f"{ROOT}/curves/{{dataset}}",
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
         store=f"{ROOT}/tracking.json",
-        src=sources(
-            "tracking.py",
-            "model.py",
-            "pyfunc_model.py",
-            "network.py",
-            "functions.py",
-            "checks.py",
-            "endpoints.py",
-            "job.py",
-            "files.py",
-            "datasets.py",
-        ),
     output:
         runs=f"{ROOT}/tracking/{{dataset}}.json",
     log:
@@ -29,5 +17,7 @@ rule track:
         f"{LOGS}/benchmarks/track/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
+    params:
+        code=code("track.py"),
     script:
         "../scripts/track.py"

@@ -1,8 +1,6 @@
 rule init_tracking:
     """Create the MLflow store and the study's experiment once, before any job logs to it:
     parallel jobs opening a brand-new SQLite store at once corrupt it."""
-    input:
-        src=sources("tracking.py"),
     output:
         store=f"{ROOT}/tracking.json",
     log:
@@ -12,6 +10,7 @@ rule init_tracking:
     conda:
         "../../environment.yml"
     params:
+        code=code("init_tracking.py"),
         uri=TRACKING_URI,
         experiment=EXPERIMENT,
         artifacts=str(Path("mlartifacts").resolve()),
