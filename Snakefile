@@ -19,6 +19,7 @@ include: "workflow/rules/tracking.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/track.smk"
+include: "workflow/rules/cost.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -45,6 +45,13 @@ BAD = [
      "'datasets.teacher.network.loss': 'bce' needs targets in [0, 1]"),
     (broken(["datasets", "moons", "network", "output"], "identity"), "'output' parameter must be 'sigmoid' with loss 'bce'"),
     (broken(["seeds"], "many"), "'many' is not of type 'integer'"),
+    (broken(["tolerances"], {"arrival_band": 0}), "0 is less than or equal to the minimum of 0"),
+    (broken(["tolerances"], {"arrival_band": -0.01}), "-0.01 is less than or equal to the minimum of 0"),
+    (broken(["tolerances"], {"arrival_band": "wide"}), "'wide' is not of type 'number'"),
+    (broken(["claims"], {"alpha": 1.5}), "1.5 is greater than or equal to the maximum of 1"),
+    (broken(["claims"], {"margin": 0}), "0 is less than or equal to the minimum of 0"),
+    (broken(["claims"], {"min_pairs": 1}), "1 is less than the minimum of 2"),
+    (broken(["claims"], {"selection": "odd"}), "'selection' was unexpected"),
 ]
 
 
@@ -66,8 +73,10 @@ def test_good_config_expands_into_jobs():
 @pytest.mark.parametrize("cfg,line", [
     (broken(["variants", "sgd"], [0.1, -0.5]), "config key 'variants.sgd[1]': -0.5 is less than or equal to the minimum of 0"),
     (broken(["learning_rate"], 0.1), "config key 'learning_rate': unknown key ('learning_rate' was unexpected); "
-                                     "expected one of ['datasets', "),
+                                     "expected one of ['claims', 'datasets', "),
     (broken(["datasets", "moons", "netwrok"], {}), "config key 'datasets.moons.netwrok': unknown key"),
+    (broken(["tolerances"], {"arrival_band": 0}), "config key 'tolerances.arrival_band': 0 is less than or equal to"),
+    (broken(["tolerances"], {"arrival_band": "wide"}), "config key 'tolerances.arrival_band': 'wide' is not of type"),
 ])
 def test_message_is_one_line_naming_the_key(cfg, line):
     with pytest.raises(ConfigError) as info:

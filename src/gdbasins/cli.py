@@ -75,9 +75,11 @@ def report(config_path: str, allow_partial: bool, out: str | None) -> int:
             files.write_text(path, outcomes_table([r / "results.npz" for r in runs], tol).to_csv(index=False, float_format="%.12g"))
             outcome_paths.append(path)
         runs = [r for rs in by_dataset.values() for r in rs]
+        cost = root / "unit_cost.csv"
         render.build(outcome_paths, [r / "results.npz" for r in runs],
                      [r / "timing.json" for r in runs if (r / "timing.json").exists()],
-                     {d: root / "datasets" / f"{d}.npz" for d in by_dataset}, config, out_dir, absent=missing)
+                     {d: root / "datasets" / f"{d}.npz" for d in by_dataset}, config, out_dir, absent=missing,
+                     cost_path=cost if cost.exists() else None)
     print(f"wrote {out_dir / 'README.md'}" + (f" (partial: {len(missing)} job(s) absent)" if missing else ""))
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .datasets import GENERATORS, generate
+from .endpoints import TRAINING_TOLERANCES
 from .network import Network
 from .train import VARIANTS, batch_size_for
 
@@ -99,7 +100,9 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
                 job = {
                     "study": config["study"], "dataset": name, "variant": variant, "eta": float(eta),
                     "seeds": config["seeds"], "epochs": ds["epochs"], "minibatch_size": ds["minibatch_size"],
-                    "network": ds["network"], "tolerances": tolerances,
+                    "network": ds["network"],
+                    # only what training uses: a classification tolerance changed reruns no job
+                    "tolerances": {k: tolerances[k] for k in TRAINING_TOLERANCES},
                     "batch_size": batch_size_for(variant, n_train, ds["minibatch_size"]),
                 }
                 job["key"] = f"{config['study']}/{name}/{variant}/eta={eta_label(eta)}"

@@ -33,7 +33,11 @@ from scipy.optimize import minimize
 from .network import Network, with_ones
 from .train import full_pass
 
-__all__ = ["Tolerances", "OUTCOMES", "polish", "hessian", "analyse", "classify"]
+__all__ = ["Tolerances", "TRAINING_TOLERANCES", "OUTCOMES", "polish", "hessian", "analyse", "classify"]
+
+#: The tolerances a training job uses (counting flat and negative Hessian eigenvalues, deciding
+#: whether to try an escape); the others only classify, after training.
+TRAINING_TOLERANCES = ("eig",)
 
 OUTCOMES = ("global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged")
 
@@ -48,6 +52,11 @@ class Tolerances:
     ``converged_gap``: raw loss - polished loss at or below which a run had converged (1e-2;
     SGD at a constant rate hovers above its minimum by an amount that grows with the rate).
     ``escape``: loss decrease that confirms a saddle after a step off it (1e-6).
+    ``arrival_band``: a run has arrived once its full-data loss stays within this of its final
+    level (1e-2; see :mod:`gdbasins.classify`).
+
+    Only ``eig`` is used while a job analyses its endpoints (:data:`TRAINING_TOLERANCES`); the
+    others act in the classification, so changing them never retrains.
     """
 
     global_gap: float = 1e-4
@@ -55,6 +64,7 @@ class Tolerances:
     eig: float = 1e-6
     converged_gap: float = 1e-2
     escape: float = 1e-6
+    arrival_band: float = 1e-2
 
     def __post_init__(self):
         for name, value in asdict(self).items():

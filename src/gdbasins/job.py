@@ -50,7 +50,8 @@ def run_job(dataset_path, job: dict, out_path, *, log_every: float = 10.0) -> di
 
     ``job`` holds ``dataset``, ``variant``, ``eta``, ``seeds`` (a count: seeds 0..seeds-1),
     ``epochs``, ``minibatch_size``, ``network`` (``hidden``, ``activation``, ``output``, ``loss``,
-    ``l2``, ``init``, ``init_scale``) and ``tolerances`` (:class:`Tolerances` fields).
+    ``l2``, ``init``, ``init_scale``) and ``tolerances`` (the :class:`Tolerances` fields training uses,
+    ``endpoints.TRAINING_TOLERANCES``; the rest keep their defaults here and act in the classification).
     Returns timings in seconds (wall time is kept out of the result file, which is reproducible
     bit for bit).
     """

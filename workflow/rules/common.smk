@@ -81,3 +81,16 @@ def dataset_runs(wildcards, name):
     return [
         f"{run_dir(d, v, e)}/{name}" for (d, v, e) in JOBS if d == wildcards.dataset
     ]
+
+
+def cost_spec():
+    """Per dataset: its network, and per variant trained on it the batch size and the smallest
+    learning rate (the cost of an update does not depend on the rate; the smallest stays finite).
+    """
+    spec = {}
+    for (d, v, e), j in JOBS.items():
+        s = spec.setdefault(d, {"network": j["network"], "variants": {}})
+        old = s["variants"].get(v)
+        if old is None or j["eta"] < old["eta"]:
+            s["variants"][v] = {"batch_size": j["batch_size"], "eta": j["eta"]}
+    return spec

@@ -7,6 +7,8 @@ TABLES = [
     "minima_levels",
     "claims",
     "claims_by_tolerance",
+    "speeds",
+    "unit_cost",
     "timings",
 ]
 FIGURES = [
@@ -24,6 +26,7 @@ rule report:
         outcomes=expand(f"{ROOT}/outcomes/{{dataset}}.csv", dataset=DATASETS),
         results=[f"{run_dir(*k)}/results.npz" for k in JOBS],
         timings=[f"{run_dir(*k)}/timing.json" for k in JOBS],
+        cost=f"{ROOT}/unit_cost.csv",
         datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
         store=f"{ROOT}/tracking.json",
         # the summary run comes after every job's runs

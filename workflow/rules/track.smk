@@ -19,5 +19,7 @@ rule track:
         "../../environment.yml"
     params:
         code=code("track.py"),
+        # logged with every job: the classification's tolerances, not only training's
+        tolerances=RESOLVED["tolerances"],
     script:
         "../scripts/track.py"

@@ -17,7 +17,8 @@ code = tracking.code_version()
 # the inputs' own paths: without a shared file system they are local copies from the storage
 datasets = dict(zip(snakemake.params.dataset_names, snakemake.input.datasets, strict=True))
 written = render.build(snakemake.input.outcomes, snakemake.input.results, snakemake.input.timings,
-                       datasets, snakemake.params.config, out_dir, code_version=code)
+                       datasets, snakemake.params.config, out_dir, code_version=code,
+                       cost_path=snakemake.input.cost)
 logging.info("wrote the report to %s", out_dir)
 store = json.load(open(snakemake.input.store))
 stopwatch = tracking.Stopwatch()

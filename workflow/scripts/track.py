@@ -26,7 +26,7 @@ for results in snakemake.input.results:
     job = load_results(results)[2]["job"]
     rows = outcomes[(outcomes["variant"] == job["variant"]) & np.isclose(outcomes["eta"], job["eta"], rtol=1e-9, atol=0)]
     figure = Path(snakemake.input.curves) / f"{job['variant']}_eta={job['eta']!r}.png"
-    params = {k: v for k, v in job.items() if k != "key"}
+    params = dict({k: v for k, v in job.items() if k != "key"}, tolerances=snakemake.params.tolerances)
     with stopwatch:
         ids = tracking.log_job(uri, store["experiment_id"], job["key"], params, results,
                                snakemake.input.dataset, outcomes=rows, figure=figure, code=code)

@@ -1,0 +1,101 @@
+"""What one update costs one network: seconds per update of each variant, measured side by side.
+
+Claim 3 says mini-batch is *faster* than SGD. On the replica axis every variant is cheaper per
+network than a user training one model would see, and unevenly so, so speed in seconds is
+measured for **one network** (R = 1, one BLAS thread, set by the caller before NumPy loads) doing
+only what training does: the updates of an epoch, with its shuffle and gather, and no monitoring
+pass. Variants take turns within each repeat, so a machine that slows down slows all of them; the
+figure kept is the median over repeats. Wall times vary between runs: they are the one input of
+the report that is not reproduced bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .checks import check_positive, check_positive_int
+from .network import Network, with_ones
+from .train import INIT_STREAM, SHUFFLE_STREAM, _stochastic_epoch, full_pass, replica_rngs
+
+__all__ = ["seconds_per_update"]
+
+
+def seconds_per_update(net: Network, X, y, batch_sizes: dict[str, int], etas: dict[str, float], *,
+                       repeats: int = 5, min_seconds: float = 0.05, salt: int = 0) -> dict[str, float]:
+    """Median seconds per update of one network (R = 1) for each variant in ``batch_sizes``
+    (variant -> batch size), at learning rate ``etas[variant]``.
+
+    Each repeat times every variant in turn over whole epochs, as many as take about
+    ``min_seconds`` (found by a first, untimed calibration epoch).
+    """
+    check_positive_int("repeats", repeats)
+    check_positive("min_seconds", min_seconds)
+    X = net._check_X(X)
+    y = net._check_y(y, X)
+    n = X.shape[0]
+    X1 = with_ones(X)
+    for variant, b in batch_sizes.items():
+        if not 1 <= int(b) <= n:
+            raise ValueError(f"The batch size of {variant!r} must be in [1, {n}]. Got {b!r} instead.")
+    state = {v: _State(net, X1, y, int(b), float(etas[v]), salt) for v, b in batch_sizes.items()}
+    for s in state.values():
+        s.epochs = max(1, int(np.ceil(min_seconds / max(s.run(1), 1e-9))))
+    samples = {v: [] for v in state}
+    for _ in range(repeats):
+        for v, s in state.items():
+            samples[v].append(s.run(s.epochs) / (s.epochs * s.updates_per_epoch))
+    return {v: float(np.median(t)) for v, t in samples.items()}
+
+
+class _State:
+    """One network training at one batch size; :meth:`run` times ``k`` epochs of updates."""
+
+    def __init__(self, net, X1, y, batch_size, eta, salt):
+        self.net, self.X1, self.y, self.batch_size = net, X1, y, batch_size
+        self.n = X1.shape[0]
+        self.updates_per_epoch = -(-self.n // batch_size)
+        self.theta = net.init(replica_rngs([0], INIT_STREAM, salt), "glorot", 1.0)
+        self.eta_col = np.full((1, 1), eta)
+        self.shuffles = replica_rngs([0], SHUFFLE_STREAM, salt)
+        self.grad = np.empty_like(self.theta)
+        self.workspaces = {}
+        self.epochs = 1
+
+    def run(self, epochs: int) -> float:
+        start = time.perf_counter()
+        with np.errstate(all="ignore"):
+            for _ in range(epochs):
+                if self.batch_size == self.n:
+                    full_pass(self.net, self.theta, self.X1, self.y, grad_out=self.grad, workspaces=self.workspaces)
+                    self.theta -= np.multiply(self.grad, self.eta_col, out=self.grad)
+                else:
+                    _stochastic_epoch(self.net, self.theta, self.X1, self.y, self.eta_col, self.batch_size,
+                                      self.shuffles)
+        return time.perf_counter() - start
+
+
+def unit_cost_table(dataset_paths: dict, spec: dict, *, repeats: int = 5):
+    """A table (dataset, variant, batch_size, updates_per_epoch, seconds_per_update,
+    seconds_per_epoch) for ``spec``: dataset -> ``{"network": <job network>, "variants":
+    {variant: {"batch_size", "eta"}}}`` and ``dataset_paths``: dataset -> its file."""
+    import pandas as pd
+
+    from .datasets import Dataset
+    from .job import dataset_salt, network_for
+
+    rows = []
+    for name in sorted(spec):
+        ds = Dataset(dataset_paths[name])
+        net = network_for(ds, spec[name]["network"])
+        variants = spec[name]["variants"]
+        seconds = seconds_per_update(net, ds.X_train, ds.y_train, {v: s["batch_size"] for v, s in variants.items()},
+                                     {v: s["eta"] for v, s in variants.items()}, repeats=repeats,
+                                     salt=dataset_salt(name))
+        for v in sorted(variants):
+            upe = -(-ds.n_train // variants[v]["batch_size"])
+            rows.append({"dataset": name, "variant": v, "batch_size": variants[v]["batch_size"],
+                         "updates_per_epoch": upe, "seconds_per_update": seconds[v],
+                         "seconds_per_epoch": seconds[v] * upe})
+    return pd.DataFrame(rows)
