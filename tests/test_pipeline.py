@@ -9,6 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from gdbasins import files
+from gdbasins.claims import VERDICTS
 from helpers import checkout, dry_run_jobs, job_records, smoke_config, snakemake
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,10 @@ def test_report_is_built_and_recorded(study):
     assert text.startswith("# Where does gradient descent end up? Study `smoke`")
     claims = pd.read_csv(reports / "tables" / "claims.csv")
     assert set(claims["claim"]) == {1, 2, 3, 4}
-    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    assert set(claims["verdict"]) <= set(VERDICTS)
+    decided = claims[claims["dataset"] != "overall"]
+    assert decided[["estimate", "lo", "hi"]].notna().all(axis=1).sum() > 0  # effects with intervals
+    assert (pd.read_csv(reports / "tables" / "unit_cost.csv")["seconds_per_update"] > 0).all()
     outcomes = pd.read_csv(reports / "tables" / "outcomes.csv")
     assert len(outcomes) == N_JOBS and (outcomes["seeds"] == N_SEEDS).all()
     for name in ("global_share", "loss_curves_best_rates", "landscape_circles"):
@@ -117,6 +121,20 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
     assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "track": 4, "report": 1, "all": 1}
     outputs = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("output:")]
     assert any("eta=0.2/" in line for line in outputs) and not any("eta=0.01/" in line for line in outputs)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("tolerances", {"global_gap": 1e-3}),
+    ("tolerances", {"grad": 1e-5, "converged_gap": 2e-2, "arrival_band": 5e-3}),
+])
+def test_a_classification_tolerance_reruns_classification_not_training(study, key, value):
+    proc = snakemake(study, "-n", config=smoke_config(**{key: value}))
+    assert dry_run_jobs(proc) == {"classify": 5, "track": 5, "report": 1, "all": 1}
+
+
+def test_report_settings_rerun_only_the_report(study):
+    proc = snakemake(study, "-n", config=smoke_config(report_gaps=[1e-5], claims={"margin": 0.2, "alpha": 0.01}))
+    assert dry_run_jobs(proc) == {"report": 1, "all": 1}
 
 
 def test_report_refuses_missing_results_unless_partial_is_allowed(study, tmp_path):

@@ -93,4 +93,8 @@ def cost_spec():
         old = s["variants"].get(v)
         if old is None or j["eta"] < old["eta"]:
             s["variants"][v] = {"batch_size": j["batch_size"], "eta": j["eta"]}
-    return spec
+    # sorted: the same grid written in another order plans no new measurement
+    return {
+        d: dict(spec[d], variants=dict(sorted(spec[d]["variants"].items())))
+        for d in sorted(spec)
+    }
