@@ -146,9 +146,35 @@ def test_same_config_gives_byte_identical_results_and_tables(cores2, reference):
     names = set(reference.files)
     assert sum(n.endswith("results.npz") for n in names) == len(JOBS)
     assert {n for n in names if n.startswith("data/") and n.endswith(".csv")} == set(OUTCOMES)
-    assert "reports/rel/tables/claims.csv" in names and "reports/rel/figures/global_share.png" in names
-    assert "reports/rel/tables/timings.csv" not in names
+    assert "reports/rel/tables/outcomes.csv" in names and "reports/rel/figures/global_share.png" in names
+    assert "reports/rel/tables/timings.csv" not in names and "reports/rel/tables/claims.csv" not in names
     assert cores2.files == reference.files
+
+
+def test_the_same_measured_unit_cost_gives_byte_identical_claims(cores2, reference, rel_file, tmp_path):
+    """The one measured input, the seconds per update of one network: with the reference's,
+    the other study's report (claims, speeds and all) is the reference's byte for byte."""
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers import env
+
+    shutil.copy(reference.work / "data/rel/unit_cost.csv", tmp_path / "unit_cost.csv")
+    built = {}
+    for name, study in (("reference", reference), ("cores2", cores2)):
+        shutil.copy(tmp_path / "unit_cost.csv", study.work / "data/rel/unit_cost.csv")
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "gdbasins.cli", "report", "--configfile", str(rel_file),
+                               "--out", str(out)], cwd=study.work, capture_output=True, text=True, env=env())
+        assert proc.returncode == 0, proc.stderr
+        built[name] = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+                       if p.is_file() and p.name not in ("timings.csv", "README.md", "index.html")}
+    assert "tables/claims.csv" in built["reference"] and "tables/speeds.csv" in built["reference"]
+    assert built["cores2"] == built["reference"]
+    # and the workflow's own report of the reference, built with that same measurement
+    for name in ("claims.csv", "speeds.csv", "unit_cost.csv", "outcomes.csv"):
+        assert built["reference"][f"tables/{name}"] == (reference.work / "reports/rel/tables" / name).read_bytes()
 
 
 def test_the_report_records_its_config_and_the_versions_it_ran_with(reference):

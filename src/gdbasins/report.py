@@ -61,8 +61,7 @@ def outcome_table(runs: pd.DataFrame) -> pd.DataFrame:
     shares, ``global`` with its Wilson interval); where they ended (``ended_global``, the share
     whose polished basin is global, and ``ended_stuck``); the converged share and, among converged
     runs, the share whose arrival is defined; median epochs and updates to arrival (converged runs)
-    and to the global minimum (runs that arrived in it); seconds for one network where measured;
-    sharpness; held-out accuracy; and batch GD's check of the 2/eta bound."""
+    and to the global minimum (runs that arrived in it); sharpness; held-out accuracy; and batch GD's check of the 2/eta bound."""
     rows = []
     for (dataset, variant, eta), g in runs.groupby(["dataset", "variant", "eta"], sort=False):
         n = len(g)
@@ -84,7 +83,6 @@ def outcome_table(runs: pd.DataFrame) -> pd.DataFrame:
             "median_polished_loss": _median(g["polished_loss"]),
             "median_epochs_to_arrive": _median(timed["epochs_to_arrive"]),
             "median_updates_to_arrive": _median(timed["updates_to_arrive"]),
-            "median_seconds_to_arrive": _median(timed["seconds_to_arrive"]) if "seconds_to_arrive" in g else np.nan,
             "median_epochs_to_global": _median(at_global["epochs_to_arrive"]),
             "median_descent_share": _median(g["descent_share"]),
             "median_sharpness": _median(g["eig_max"]),
