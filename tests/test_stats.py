@@ -87,6 +87,9 @@ def test_median_ratio_interval_from_order_statistics():
     n = 10
     cover = sum(math.comb(n, j) for j in range(2, n - 1)) / 2**n
     assert cover >= 0.95
+    # five pairs: even the widest interval, smallest to largest, covers only 1 - 2/32 < 95%
+    assert np.isnan(stats.median_ratio(x[:5], np.ones(5))["lo"])
+    assert not np.isnan(stats.median_ratio(x[:6], np.ones(6))["lo"])  # 1 - 2/64 >= 95%
 
 
 def test_spearman_against_a_brute_force_rank_correlation():

@@ -253,6 +253,8 @@ def _effect(r) -> str:
     est, lo, hi = (getattr(r, k) for k in ("estimate", "lo", "hi"))
     if not np.isfinite(est):
         return "—"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return (f"{est:.2f}×" if r.claim == 3 else f"{est:+.2f}") + " (too few seeds for a 95% interval)"
     if r.claim == 3:
         return f"{est:.2f}× [{lo:.2f}, {hi:.2f}]"
     return f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]"

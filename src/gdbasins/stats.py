@@ -84,16 +84,16 @@ def holm(pvalues) -> np.ndarray:
 def median_ratio(x, y) -> dict:
     """Paired positive times ``x``, ``y``: the median of ``x / y`` with its 95% distribution-free
     interval (order statistics k and n - k + 1 of the log ratios, k the largest with
-    P(Binomial(n, 1/2) < k) <= 0.025), and the Wilcoxon signed-rank p of the log ratios."""
+    P(Binomial(n, 1/2) < k) <= 0.025; NaN for n < 6, where none reaches 95%), and the Wilcoxon signed-rank p of the log ratios."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = len(x)
     if n == 0:
         return {"n": 0, "ratio": np.nan, "lo": np.nan, "hi": np.nan, "p": np.nan}
     r = np.sort(np.log(x) - np.log(y))
-    k = max(int(stats.binom.ppf(0.025, n, 0.5)), 1)
+    k = int(stats.binom.ppf(0.025, n, 0.5))  # 0 below n = 6: no order statistics give 95%
     p = 1.0 if np.all(r == 0) else float(stats.wilcoxon(r).pvalue)
-    return {"n": n, "ratio": float(np.exp(np.median(r))), "lo": float(np.exp(r[k - 1])),
-            "hi": float(np.exp(r[n - k])), "p": p}
+    lo, hi = (float(np.exp(r[k - 1])), float(np.exp(r[n - k]))) if k >= 1 else (np.nan, np.nan)
+    return {"n": n, "ratio": float(np.exp(np.median(r))), "lo": lo, "hi": hi, "p": p}
 
 
 def spearman(x, y) -> dict:
