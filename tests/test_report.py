@@ -183,6 +183,19 @@ def test_best_rate_is_chosen_on_the_selection_seeds_only():
     assert best.loc["batch", "eta"] == 3.0 and best.loc["batch", "selection_global"] == 1.0
 
 
+def test_a_rate_whose_runs_do_not_settle_is_not_best():
+    # rate 3.0 ends more runs in the global minimum, but only 60% of its runs converged
+    hover = cell("batch", 3.0, global_=120, unconverged=80)
+    runs = pd.concat([hover, cell("batch", 1.0, global_=100, local=100), cell("sgd", 0.03), cell("minibatch", 0.3)],
+                     ignore_index=True)
+    best = report.best_rates(runs).set_index("variant")
+    assert best.loc["batch", "eta"] == 1.0 and best.loc["batch", "selection_settled"]
+    # when no rate settles, the highest share decides after all
+    runs = pd.concat([hover, cell("batch", 1.0, global_=60, unconverged=140), cell("sgd", 0.03)], ignore_index=True)
+    best = report.best_rates(runs).set_index("variant")
+    assert best.loc["batch", "eta"] == 3.0 and not best.loc["batch", "selection_settled"]
+
+
 def test_every_run_diverged_still_gives_a_report(tmp_path):
     runs = study().assign(dataset="blowup")
     for col in ("raw_loss", "polished_loss", "gap", "eig_max", "eig_min", "epochs_to_arrive", "updates_to_arrive",

@@ -356,9 +356,11 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
             "arrival_defined", "median_epochs_to_arrive", "median_updates_to_arrive", "median_epochs_to_global", "median_descent_share", "median_sharpness", "above_2_over_eta",
             "median_test_accuracy"]
     lines += [_md(table[cols]), ""]
-    lines += ["Each variant's best learning rate, chosen on the selection seeds (highest share in the global minimum "
-              "after the budget, then fewest epochs to arrive, then the smaller rate); `converged` and "
-              "`arrival_defined` on all seeds:", "", _md(best), ""]
+    lines += [f"Each variant's best learning rate, chosen on the selection seeds: among the rates where at least "
+              f"{report.CONVERGED_TARGET:.0%} of them converged (`selection_settled`; all rates if none), the highest "
+              "share in the global minimum after the budget, then the fewest epochs to arrive, then the smaller rate. "
+              "`converged` and `arrival_defined` are on all seeds. Where runs end at the other rates is in the table "
+              "above and in claim 4.", "", _md(best), ""]
     lines += ["Speed at the best rates: epochs, updates and seconds for one network to arrive (medians over converged "
               "runs that arrived):", "", _md(speeds), ""]
     for key, title in (("loss_curves", "Loss curves at the best rates (median and interquartile band)"),

@@ -101,10 +101,13 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 def best_rates(runs: pd.DataFrame) -> pd.DataFrame:
     """Each variant's best learning rate per dataset, chosen on the *selection* half of the seeds
-    (:func:`halves`): the highest share of runs that are in the global minimum after the budget
-    (converged there: a rate whose runs are still travelling is not best), ties broken by the
+    (:func:`halves`) by a rule fixed before the data: among the rates at which at least
+    ``CONVERGED_TARGET`` of the selection runs converged (all rates, if none did), the highest
+    share of runs in the global minimum after the budget (converged there: a rate whose runs are
+    still travelling, or hovering wider than ``converged_gap``, is not best), ties broken by the
     fewer median epochs to arrival, then the smaller rate. Alongside: the chosen rate's shares on
-    the selection seeds and, on all seeds, its converged share and its arrival-defined share."""
+    the selection seeds, whether it met the convergence target there, and, on all seeds, its
+    converged share and its arrival-defined share."""
     runs = runs.reset_index(drop=True)
     half = halves(runs)
     rows = []
@@ -114,13 +117,14 @@ def best_rates(runs: pd.DataFrame) -> pd.DataFrame:
         for eta, h in sel.groupby("eta"):
             arrived = h[h["converged"].astype(bool) & h["arrived"].astype(bool)]
             t = _median(arrived["epochs_to_arrive"])
-            cand.append((-float((h["outcome"] == "global").mean()), np.inf if np.isnan(t) else t, eta))
-        share, _, eta = min(cand)
+            settled = h["converged"].mean() >= CONVERGED_TARGET
+            cand.append((not settled, -float((h["outcome"] == "global").mean()), np.inf if np.isnan(t) else t, eta))
+        unsettled, share, _, eta = min(cand)
         at = g[g["eta"] == eta]
         conv = at[at["converged"].astype(bool)]
         rows.append({"dataset": dataset, "variant": variant, "eta": eta, "batch_size": int(at["batch_size"].iloc[0]),
-                     "selection_seeds": int(sel["seed"].nunique()),
-                     "selection_global": -share, "converged": float(at["converged"].mean()),
+                     "selection_seeds": int(sel["seed"].nunique()), "selection_global": -share,
+                     "selection_settled": not unsettled, "converged": float(at["converged"].mean()),
                      "arrival_defined": float(conv["arrived"].mean()) if len(conv) else np.nan})
     return _sorted(pd.DataFrame(rows))
 
