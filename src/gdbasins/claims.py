@@ -305,8 +305,10 @@ def measure4(runs, test, best, dataset, s):
         if len(stable) < 2:
             per[variant] = {"stable": stable}
             continue
-        # a run that never arrived is still travelling at the end: ranked after every arrival
-        time = h["epochs_to_arrive"].fillna(h["epochs"] + 1)
+        # a run that had not converged, or never arrived, is still travelling at the end: ranked
+        # after every arrival (a run that never left a plateau "arrives" at once at its level)
+        settled = h["converged"].astype(bool) & h["arrived"].astype(bool)
+        time = h["epochs_to_arrive"].where(settled, h["epochs"] + 1)
         x = np.log(h["eta"].to_numpy())
         crosstab = pd.crosstab(h["eta"], h["basin"])
         where = (float(sps.chi2_contingency(crosstab.to_numpy()).pvalue)
@@ -314,7 +316,7 @@ def measure4(runs, test, best, dataset, s):
         conv = h[h["converged"].astype(bool)]
         per[variant] = {"stable": stable, "time": spearman(x, time), "direct": spearman(x, h["descent_share"]),
                         "where": where, "above": int((conv["eig_max"] > 2 / conv["eta"]).sum()), "conv": len(conv),
-                        "never": int((~h["arrived"].astype(bool)).sum()), "n": len(h)}
+                        "never": int((~settled).sum()), "n": len(h)}
     tested = {v: t for v, t in per.items() if "time" in t}
     if not per:
         return None
@@ -334,7 +336,7 @@ def decide4(part, s):
             parts.append(f"{v}: {len(t['stable'])} stable rate(s), no trend test")
             continue
         tt, dd = t["time"], t["direct"]
-        parts.append(f"{v} ({len(t['stable'])} stable rates, {t['n']} runs, {t['never']} never arrived): time to arrive "
+        parts.append(f"{v} ({len(t['stable'])} stable rates, {t['n']} runs, {t['never']} still travelling): time to arrive "
                      f"rho = {_f(tt['rho'])} [{_f(tt['lo'])}, {_f(tt['hi'])}] p = {_p(tt['p'])}; directness rho = "
                      f"{_f(dd['rho'])} [{_f(dd['lo'])}, {_f(dd['hi'])}] p = {_p(dd['p'])}; where runs end: "
                      f"chi-square p = {_p(t['where'])}"
@@ -359,7 +361,8 @@ def decide4(part, s):
         key = max(tested, key=lambda v: tested[v]["time"]["p"] if np.isfinite(tested[v]["time"]["p"]) else 1.0)
     batch = part["per"].get("batch", {})
     if batch.get("above"):
-        note += f"; {batch['above']} batch runs converged in minima sharper than 2/eta (LeCun et al.'s bound)"
+        note += (f"; {batch['above']} converged batch runs sit at minima sharper than 2/eta, where gradient descent "
+                 "cannot settle (LeCun et al. 1998): they oscillate around them within the converged gap")
     t = tested[key]["time"] if key else {"rho": np.nan, "lo": np.nan, "hi": np.nan, "p": np.nan, "n": 0}
     return {"verdict": verdict, "note": note, "numbers": "; ".join(parts),
             "effect": f"Spearman rho, log rate vs time to arrive ({key or 'n/a'}, the weakest variant)",
@@ -368,10 +371,11 @@ def decide4(part, s):
 
 
 RULE4 = ("Per variant, across its stable learning rates (fewer than half the runs diverged; at least two), on all "
-         "seeds: Spearman's rank correlation of log rate with the epochs to arrive (a run that never arrived ranks "
-         "after every arrival) and with directness (the share of epochs with a falling loss until arrival); a "
+         "seeds: Spearman's rank correlation of log rate with the epochs to arrive (a run still travelling, not converged "
+         "or never arrived, ranks after every arrival) and with directness (the share of epochs with a falling loss until arrival); a "
          "chi-square test of whether where runs end changes with the rate; and batch GD's runs converged in a "
-         "minimum sharper than 2/eta (LeCun et al. 1998: should be none). The largest p over the variants is "
+         "minimum sharper than 2/eta (LeCun et al. 1998: gradient descent cannot settle there, so such runs are "
+         "oscillating around it). The largest p over the variants is "
          "Holm-corrected: **supported** if both trends hold for every variant, **partly supported** if one does, "
          "**contradicted** if every interval lies within +-margin.")
 

@@ -317,7 +317,9 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
                      f"({overall.loc[claim, 'note']}) | {by} |")
     lines += ["", "Effects: claim 1, batch's share stuck minus SGD's; claim 2, SGD's share in the global minimum minus "
               "batch's; claim 3, SGD's time to arrive over mini-batch's for one network (> 1: mini-batch faster); "
-              "claim 4, the rank correlation of log rate and time to arrive for the variant with the weakest trend.", ""]
+              "claim 4, the rank correlation of log rate and time to arrive for the variant with the weakest trend. When every "
+              "run ends at a stationary point, claim 1's difference is claim 2's with the sign turned (stuck = not "
+              "global); claim 1 adds what batch is stuck in.", ""]
     lines += [_outcome_summary(runs, best), ""]
     if "global_share" in rel:
         lines += [f"![Share of runs ending in the global minimum]({rel['global_share']})", ""]
