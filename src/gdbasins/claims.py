@@ -300,7 +300,8 @@ def measure4(runs, test, best, dataset, s):
         g = d[d["variant"] == variant]
         if g.empty:
             continue
-        stable = sorted(e for e, h in g.groupby("eta") if h["diverged"].mean() < 0.5)
+        # rates where most runs stayed finite and most converged: where a time to arrive is measured
+        stable = sorted(e for e, h in g.groupby("eta") if h["diverged"].mean() < 0.5 and h["converged"].mean() >= 0.5)
         h = g[g["eta"].isin(stable) & ~g["diverged"].astype(bool)]
         if len(stable) < 2:
             per[variant] = {"stable": stable}
@@ -333,16 +334,16 @@ def decide4(part, s):
     parts = []
     for v, t in part["per"].items():
         if "time" not in t:
-            parts.append(f"{v}: {len(t['stable'])} stable rate(s), no trend test")
+            parts.append(f"{v}: {len(t['stable'])} settled rate(s), no trend test")
             continue
         tt, dd = t["time"], t["direct"]
-        parts.append(f"{v} ({len(t['stable'])} stable rates, {t['n']} runs, {t['never']} still travelling): time to arrive "
+        parts.append(f"{v} ({len(t['stable'])} settled rates, {t['n']} runs, {t['never']} still travelling): time to arrive "
                      f"rho = {_f(tt['rho'])} [{_f(tt['lo'])}, {_f(tt['hi'])}] p = {_p(tt['p'])}; directness rho = "
                      f"{_f(dd['rho'])} [{_f(dd['lo'])}, {_f(dd['hi'])}] p = {_p(dd['p'])}; where runs end: "
                      f"chi-square p = {_p(t['where'])}"
                      + (f"; converged in a minimum sharper than 2/eta: {t['above']} of {t['conv']}" if v == "batch" else ""))
     if not tested:
-        verdict, note = "too few runs", "no variant has two learning rates where most runs stayed finite"
+        verdict, note = "too few runs", "no variant has two learning rates where most runs stayed finite and converged"
         key = None
     else:
         time_ok, dir_ok = part["p_time_holm"] < s.alpha, part["p_direct_holm"] < s.alpha
@@ -370,7 +371,8 @@ def decide4(part, s):
             "seeds": t["n"], "test": "per variant, across its stable rates, all seeds: Spearman trend tests; chi-square on where runs end"}
 
 
-RULE4 = ("Per variant, across its stable learning rates (fewer than half the runs diverged; at least two), on all "
+RULE4 = ("Per variant, across its settled learning rates (fewer than half the runs diverged and at least half "
+         "converged, so that most arrival times are measured; at least two rates), on all "
          "seeds: Spearman's rank correlation of log rate with the epochs to arrive (a run still travelling, not converged "
          "or never arrived, ranks after every arrival) and with directness (the share of epochs with a falling loss until arrival); a "
          "chi-square test of whether where runs end changes with the rate; and batch GD's runs converged in a "
