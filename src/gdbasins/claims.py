@@ -350,11 +350,11 @@ def decide4(part, s):
         flat = all(abs(t[k]["lo"]) < s.margin and abs(t[k]["hi"]) < s.margin
                    for t in tested.values() for k in ("time", "direct") if np.isfinite(t[k]["rho"]))
         if time_ok and dir_ok:
-            verdict, note = "supported", "time to arrive and directness both change monotonically with the rate, for every variant"
+            verdict, note = "supported", "time to arrive and directness both change monotonically with the rate, for every variant tested"
         elif time_ok or dir_ok:
             verdict = "partly supported"
-            note = ("time to arrive changes with the rate for every variant, directness not shown" if time_ok
-                    else "directness changes with the rate for every variant, time to arrive not shown")
+            note = ("time to arrive changes with the rate for every variant tested, directness not shown" if time_ok
+                    else "directness changes with the rate for every variant tested, time to arrive not shown")
         elif flat:
             verdict, note = "contradicted", "no trend larger than the margin in either"
         else:
