@@ -11,6 +11,7 @@ from helpers import rewrite_entry
 @pytest.mark.parametrize("generator,params", [
     ("xor", {}), ("moons", {"n_samples": 40}), ("circles", {"n_samples": 40}),
     ("spirals", {"n_samples": 40, "turns": 1.5}), ("teacher", {"n_samples": 40, "hidden": 3}),
+    ("relu_teacher", {"k": 3, "n_samples": 40, "test_fraction": 0.25}),
 ])
 def test_same_parameters_give_byte_identical_files(tmp_path, generator, params):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
@@ -54,6 +55,26 @@ def test_teacher_targets_come_from_the_teacher_network(tmp_path):
     assert teacher.loss_value(theta, ds.X_train, ds.y_train)[0] < 1e-28
     assert ds.known_optimum(teacher) == 0.0
     assert ds.known_optimum(Network((3, 5, 1), "tanh", "identity", "mse")) is None  # other architecture
+
+
+def test_relu_teacher_is_the_safran_shamir_problem(tmp_path):
+    """y = sum_j relu(x_j) for x ~ N(0, I_k), written out by hand; the student with the teacher's
+    form reaches 0 at the identity (and so does one with a spare unit at weight 0)."""
+    datasets.write(tmp_path / "r.npz", "r", "relu_teacher", {"k": 4, "n_samples": 300})
+    ds = datasets.read(tmp_path / "r.npz")
+    X, y = ds.X_train, ds.y_train
+    assert X.shape == (300, 4) and ds.X_test is None
+    assert abs(X.mean()) < 0.1 and abs(X.std() - 1) < 0.1
+    np.testing.assert_array_equal(y, np.where(X > 0, X, 0).sum(axis=1))
+    student = Network((4, 4, 1), "relu", "identity", "mse", bias=False, fixed_output=True)
+    assert student.loss_value(np.eye(4).reshape(1, -1), X, y)[0] < 1e-28
+    wider = Network((4, 5, 1), "relu", "identity", "mse", bias=False, fixed_output=True)
+    assert wider.loss_value(np.hstack([np.eye(4), np.zeros((4, 1))]).reshape(1, -1), X, y)[0] < 1e-28
+    assert ds.known_optimum(student) == 0.0 and ds.known_optimum(wider) == 0.0
+    assert ds.known_optimum(Network((4, 3, 1), "relu", "identity", "mse")) is None  # too few units
+    assert ds.known_optimum(Network((4, 4, 1), "tanh", "identity", "mse")) is None
+    with pytest.raises(ValueError, match="'k' parameter must be an integer >= 1"):
+        datasets.generate("relu_teacher", {"k": 0})
 
 
 def test_edited_file_is_refused_naming_it(tmp_path):

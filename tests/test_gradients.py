@@ -91,3 +91,40 @@ def test_init_schemes_depend_only_on_the_generator():
     bound = np.sqrt(6 / (2 + 16))
     W1 = net.unpack(net.init([np.random.default_rng(0)], "glorot"))[0][0]
     assert np.abs(W1).max() <= bound
+
+
+@pytest.mark.parametrize("bias,fixed_output", [(False, False), (True, True), (False, True)])
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_backprop_matches_finite_differences_without_biases_or_with_a_fixed_output(bias, fixed_output, hidden):
+    """The options of the Safran-Shamir student: no biases and/or output weights fixed to 1."""
+    rng = np.random.default_rng(3)
+    net = Network((3, 4, 1), hidden, "identity", "mse", 0.1, bias=bias, fixed_output=fixed_output)
+    n_out_params = 0 if fixed_output else 4 + bias
+    assert net.n_params == 3 * 4 + 4 * bias + n_out_params
+    theta = net.init([np.random.default_rng(s) for s in range(3)], "uniform", 1.0)
+    X, y = rng.normal(size=(9, 3)), rng.normal(size=(9, 1))
+    _, grad = net.backprop(theta, X, y)
+    expected = numerical_gradient(net, theta, X, y)
+    assert np.allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_a_fixed_output_network_without_biases_sums_its_hidden_units():
+    """``fixed_output`` and ``bias=False`` compute sum_j f(w_j . x), checked by hand."""
+    rng = np.random.default_rng(0)
+    net = Network((3, 5, 1), "relu", "identity", "mse", bias=False, fixed_output=True)
+    theta = rng.normal(size=(2, net.n_params))
+    X = rng.normal(size=(7, 3))
+    W = theta.reshape(2, 3, 5)
+    expected = np.maximum(np.einsum("mi,rij->rmj", X, W), 0).sum(axis=2)
+    assert np.allclose(net.forward(theta, X)[..., 0], expected)
+    (W1, b1), = net.unpack(theta)
+    assert b1 is None and np.shares_memory(W1, theta)
+
+
+def test_network_options_are_checked():
+    with pytest.raises(ValueError, match="'fixed_output'.*one output unit"):
+        Network((3, 5, 2), "relu", fixed_output=True)
+    with pytest.raises(ValueError, match="'fixed_output'.*hidden layer"):
+        Network((3, 1), fixed_output=True)
+    with pytest.raises(ValueError, match="'bias' parameter must be true or false"):
+        Network((3, 2, 1), bias="no")

@@ -14,7 +14,7 @@ import yaml
 
 from .datasets import GENERATORS, generate
 from .endpoints import TRAINING_TOLERANCES
-from .network import Network
+from .network import Network, network_from
 from .train import VARIANTS, batch_size_for
 
 __all__ = ["ConfigError", "SCHEMA", "load_schema", "validate", "resolve", "eta_label"]
@@ -135,6 +135,9 @@ def _check_generator(where: str, ds: dict) -> int:
         raise ConfigError(f"config key '{where}.params.n_samples': must be an integer >= 4. Got {p['n_samples']!r} instead.")
     if "test_fraction" in p and not (0 <= p["test_fraction"] < 1):
         raise ConfigError(f"config key '{where}.params.test_fraction': must be in [0, 1). Got {p['test_fraction']!r} instead.")
+    if "k" in p and not (isinstance(p["k"], int) and not isinstance(p["k"], bool) and p["k"] >= 1):
+        raise ConfigError(f"config key '{where}.params.k': must be an integer >= 1 (the teacher's hidden units and "
+                          f"the input dimension). Got {p['k']!r} instead.")
     for key in ("noise", "scale", "turns", "factor"):
         if key in p and not (isinstance(p[key], (int, float)) and p[key] >= 0):
             raise ConfigError(f"config key '{where}.params.{key}': must be a number >= 0. Got {p[key]!r} instead.")
@@ -151,10 +154,11 @@ def _check_network(where: str, ds: dict) -> Network:
     spec = ds["network"]
     n_out = 1 if arrays["y_train"].ndim == 1 else arrays["y_train"].shape[1]
     try:
-        net = Network((arrays["X_train"].shape[1], *spec["hidden"], n_out), spec["activation"], spec["output"],
-                      spec["loss"], float(spec["l2"]))
+        net = network_from((arrays["X_train"].shape[1], *spec["hidden"], n_out), spec)
     except ValueError as exc:
-        raise ConfigError(f"config key '{where}.network': {exc}") from None
+        option = next((o for o in ("fixed_output", "bias") if f"'{o}'" in str(exc)), None)
+        key = f"{where}.network" + (f".{option}" if option else "")
+        raise ConfigError(f"config key '{key}': {exc}") from None
     y = arrays["y_train"]
     if spec["loss"] == "bce" and ((y < 0) | (y > 1)).any():
         raise ConfigError(f"config key '{where}.network.loss': 'bce' needs targets in [0, 1], but generator "

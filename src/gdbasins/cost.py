@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .checks import check_positive, check_positive_int
-from .network import Network, with_ones
+from .network import Network
 from .train import INIT_STREAM, SHUFFLE_STREAM, _stochastic_epoch, full_pass, replica_rngs
 
 __all__ = ["seconds_per_update"]
@@ -35,7 +35,7 @@ def seconds_per_update(net: Network, X, y, batch_sizes: dict[str, int], etas: di
     X = net._check_X(X)
     y = net._check_y(y, X)
     n = X.shape[0]
-    X1 = with_ones(X)
+    X1 = net.inputs(X)
     for variant, b in batch_sizes.items():
         if not 1 <= int(b) <= n:
             raise ValueError(f"The batch size of {variant!r} must be in [1, {n}]. Got {b!r} instead.")

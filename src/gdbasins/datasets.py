@@ -85,8 +85,26 @@ def teacher(*, n_samples: int = 200, n_features: int = 2, hidden: int = 3, activ
     return _split(X, y, test_fraction, rng), info
 
 
+def relu_teacher(*, k: int = 6, n_samples: int = 500, test_fraction: float = 0.0, seed: int = 0):
+    """The two-layer ReLU teacher-student problem of Safran & Shamir (2018), "Spurious Local
+    Minima are Common in Two-Layer ReLU Neural Networks": inputs ``x ~ N(0, I_k)`` and targets
+    ``y = sum_j relu(v_j . x)`` with orthonormal teacher vectors ``V = I_k``, no biases, output
+    weights 1 -- a teacher network ``k - k - 1`` with ReLU units, ``bias=False`` and
+    ``fixed_output=True``. A student of that form with at least k units can reach loss 0; with
+    exactly k, spurious local minima become common as k grows past about 6."""
+    if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1):
+        raise ValueError(f"The 'k' parameter must be an integer >= 1. Got {k!r} instead.")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, k))
+    y = np.maximum(X, 0.0).sum(axis=1)
+    info = {"teacher_sizes": [k, k, 1], "teacher_activation": "relu", "teacher_bias": False,
+            "teacher_fixed_output": True, "teacher_theta": np.eye(k).ravel().tolist(), "target_scale": 1.0}
+    return _split(X, y, test_fraction, rng), info
+
+
 GENERATORS: dict[str, Callable] = {
     "xor": xor, "moons": moons, "circles": circles, "spirals": spirals, "teacher": teacher,
+    "relu_teacher": relu_teacher,
 }
 
 
@@ -136,6 +154,13 @@ class Dataset:
         if self.meta["generator"] == "teacher":
             same = list(net.sizes) == info["teacher_sizes"] and net.activation == info["teacher_activation"]
             return 0.0 if same and net.output == "identity" and net.loss == "mse" else None
+        if self.meta["generator"] == "relu_teacher":
+            # Any student with at least the teacher's k ReLU units can copy it (spare units get
+            # zero weights; a trained output layer or biases can take the teacher's values).
+            k = info["teacher_sizes"][1]
+            fits = (len(net.sizes) == 3 and net.sizes[1] >= k and net.activation == "relu"
+                    and net.output == "identity" and net.loss == "mse")
+            return 0.0 if fits else None
         if self.meta["generator"] == "xor" and len(net.sizes) > 2 and min(net.sizes[1:-1]) >= 2:
             return 0.0
         return None

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from .network import Network, with_ones
+from .network import Network
 from .train import full_pass
 
 __all__ = ["Tolerances", "TRAINING_TOLERANCES", "OUTCOMES", "polish", "hessian", "analyse", "classify"]
@@ -81,7 +81,7 @@ def polish(net: Network, theta: np.ndarray, X, y, *, gtol: float = 1e-9, maxiter
     theta = net._check_theta(theta)
     X = net._check_X(X)
     y = net._check_y(y, X)
-    X1 = with_ones(X)
+    X1 = net.inputs(X)
     ws = net.workspace(1, X.shape[0])
 
     def fun(p):
@@ -115,7 +115,7 @@ def hessian(net: Network, theta: np.ndarray, X, y, *, h: float = 1e-5) -> np.nda
     theta = net._check_theta(theta)
     X = net._check_X(X)
     y = net._check_y(y, X)
-    X1 = with_ones(X)
+    X1 = net.inputs(X)
     R, P = theta.shape
     H = np.empty((R, P, P))
     steps = np.concatenate([np.eye(P), -np.eye(P)]) * h
@@ -142,7 +142,7 @@ def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolera
     R = theta.shape[0]
     finite = np.isfinite(theta).all(axis=1)
     diverged = ~finite if diverged is None else (np.asarray(diverged, dtype=bool) | ~finite)
-    X1 = with_ones(X)
+    X1 = net.inputs(X)
     raw_grad = np.zeros_like(theta)
     with np.errstate(all="ignore"):
         raw_loss, _ = full_pass(net, np.where(finite[:, None], theta, 0.0), X1, y, grad_out=raw_grad)

@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__, files
 from .datasets import Dataset
 from .endpoints import Tolerances, analyse
-from .network import Network
+from .network import Network, network_from
 from .train import accuracy, batch_size_for, train
 
 __all__ = ["network_for", "run_job", "load_results", "dataset_salt", "ENDPOINT_COLUMNS", "FAIL_JOB_VAR"]
@@ -41,8 +41,7 @@ def dataset_salt(name: str) -> int:
 def network_for(ds: Dataset, spec: dict) -> Network:
     """The network a job's ``network`` config describes, sized for the dataset."""
     n_out = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
-    return Network((ds.X_train.shape[1], *spec["hidden"], n_out), spec["activation"], spec["output"],
-                   spec["loss"], float(spec["l2"]))
+    return network_from((ds.X_train.shape[1], *spec["hidden"], n_out), spec)
 
 
 def run_job(dataset_path, job: dict, out_path, *, log_every: float = 10.0) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Network, with_ones
+from .network import Network
 from .train import full_pass
 
 __all__ = ["plane", "project", "slice_loss"]
@@ -38,5 +38,5 @@ def slice_loss(net: Network, X, y, theta0, directions, a: np.ndarray, b: np.ndar
     thetas = theta0 + A.reshape(-1, 1) * directions[0] + B.reshape(-1, 1) * directions[1]
     X = net._check_X(X)
     with np.errstate(all="ignore"):
-        loss, _ = full_pass(net, thetas, with_ones(X), net._check_y(y, X))
+        loss, _ = full_pass(net, thetas, net.inputs(X), net._check_y(y, X))
     return loss.reshape(A.shape)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from .network import Network
+from .network import Network, network_from
 from .tracking import JOB_TAG
 
 __all__ = ["NetworkModel", "log_best", "best_seed", "network_record", "network_from_record", "input_columns",
@@ -88,13 +88,12 @@ def network_record(net: Network, weights: dict[str, np.ndarray], **info) -> dict
                              "NaN or infinite value(s).")
         vectors[name] = theta.tolist()
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in info.items()}
-    return {"sizes": list(net.sizes), "activation": net.activation, "output": net.output, "loss": net.loss,
-            "l2": net.l2, "layout": "per layer: W (n_in x n_out, row-major) then b", "weights": vectors, **clean}
+    return {**net.spec(), "layout": "per trained layer: W (n_in x n_out, row-major) then b (if bias)",
+            "weights": vectors, **clean}
 
 
 def network_from_record(record: dict) -> Network:
-    return Network(tuple(record["sizes"]), record["activation"], record["output"], record["loss"],
-                   float(record["l2"]))
+    return network_from(record["sizes"], record)
 
 
 class NetworkModel(PythonModel):
@@ -210,7 +209,7 @@ def log_best(uri: str, run_id: str, *, job_key: str, sizes, network: dict, endpo
     r = best_seed(endpoints, arrays)
     if r is None:
         return None
-    net = Network(tuple(sizes), network["activation"], network["output"], network["loss"], float(network["l2"]))
+    net = network_from(sizes, network)
     row = endpoints.iloc[r]
     info = {"seed": int(arrays["seeds"][r]), "polished_loss": float(row["polished_loss"]),
             "raw_loss": float(row["raw_loss"])}

@@ -20,6 +20,14 @@ Conventions (they set the scale of the learning rate, and are the same for every
   computed from the logits ``z`` so that it stays finite for any weights.
 * ``l2``: adds ``l2/2 * sum ||W||^2`` over weight matrices (not biases) to either loss. Gradients
   and reported losses always include it.
+
+Two options shape the two-layer ReLU teacher-student problems of Safran & Shamir (2018):
+
+* ``bias=False``: no layer has a bias. ``theta`` holds only the ``W`` of each layer, and the
+  input passes to :meth:`Network.objective` without its column of ones (:meth:`Network.inputs`).
+* ``fixed_output=True``: the output layer is not trained: every weight into an output unit is 1
+  and it has no bias, so the network computes ``sum_j f(w_j . x + b_j)`` per output. ``theta``
+  holds the hidden layers only.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import numpy as np
 from . import functions
 from .checks import check_finite, check_positive_int
 
-__all__ = ["Network", "INITS", "Workspace", "with_ones"]
+__all__ = ["Network", "INITS", "Workspace", "with_ones", "network_from"]
 
 #: Initialization schemes. Uniform and Glorot draw biases like weights (scikit-learn's
 #: convention, which breaks the symmetry of tiny networks such as XOR's 2-2-1); He sets them to 0.
@@ -44,7 +52,7 @@ class Network:
 
     ``sizes`` lists the units per layer, input first (e.g. ``(2, 2, 1)`` for XOR).
     ``activation`` is used by every hidden layer, ``output`` by the last one; ``bce`` requires a
-    ``sigmoid`` output.
+    ``sigmoid`` output. ``bias`` and ``fixed_output`` are described in the module's docstring.
     """
 
     sizes: tuple[int, ...]
@@ -52,6 +60,8 @@ class Network:
     output: str = "identity"
     loss: str = "mse"
     l2: float = 0.0
+    bias: bool = True
+    fixed_output: bool = False
     _offsets: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -74,11 +84,36 @@ class Network:
             )
         if not (np.isfinite(self.l2) and self.l2 >= 0):
             raise ValueError(f"The 'l2' parameter must be >= 0. Got {self.l2!r} instead.")
+        for name in ("bias", "fixed_output"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The {name!r} parameter must be true or false. Got {getattr(self, name)!r} instead.")
+        object.__setattr__(self, "bias", bool(self.bias))
+        object.__setattr__(self, "fixed_output", bool(self.fixed_output))
+        if self.fixed_output and len(sizes) < 3:
+            raise ValueError(f"The 'fixed_output' parameter needs at least one hidden layer. Got sizes {sizes!r}.")
+        if self.fixed_output and sizes[-1] != 1:
+            raise ValueError(
+                f"The 'fixed_output' parameter needs one output unit (the sum of the last hidden layer). "
+                f"Got {sizes[-1]} outputs instead.")
         offsets, o = [], 0
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            offsets.append((o, o + n_in * n_out, o + n_in * n_out + n_out))
-            o += n_in * n_out + n_out
+        for n_in, n_out in self._trained_shapes():
+            offsets.append((o, o + n_in * n_out, o + n_in * n_out + n_out * self.bias))
+            o = offsets[-1][2]
         object.__setattr__(self, "_offsets", tuple(offsets))
+
+    def _trained_shapes(self) -> list[tuple[int, int]]:
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        return shapes[:-1] if self.fixed_output else shapes
+
+    def spec(self) -> dict:
+        """The keyword arguments that rebuild this network with :func:`network_from`."""
+        return {"sizes": list(self.sizes), "activation": self.activation, "output": self.output, "loss": self.loss,
+                "l2": self.l2, "bias": self.bias, "fixed_output": self.fixed_output}
+
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        """The input :meth:`objective` takes: ``X`` with a column of ones appended, for the bias,
+        or ``X`` itself for a network without biases."""
+        return with_ones(X) if self.bias else np.asarray(X, dtype=float)
 
     # --- parameters ---------------------------------------------------------------------------
 
@@ -88,19 +123,33 @@ class Network:
         return self._offsets[-1][2]
 
     def layers(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Views ``[V1, V2, ...]`` into ``theta`` of shape (R, P), ``V`` of shape
-        (R, n_in + 1, n_out): the weights ``W = V[:, :-1]`` with the biases ``b = V[:, -1:]`` as
-        one more row. With a column of ones appended to its input, a layer is one product
-        ``z = [a, 1] @ V``, and its gradient ``[a, 1]^T @ delta`` is one product too."""
+        """Views ``[V1, V2, ...]`` into ``theta`` of shape (R, P) of the trained layers, ``V`` of
+        shape (R, n_in + 1, n_out): the weights ``W = V[:, :-1]`` with the biases ``b = V[:, -1:]``
+        as one more row. With a column of ones appended to its input, a layer is one product
+        ``z = [a, 1] @ V``, and its gradient ``[a, 1]^T @ delta`` is one product too. Without
+        biases ``V`` is ``W``, (R, n_in, n_out). A fixed output layer is not among them
+        (:meth:`output_layer`)."""
         R = theta.shape[0]
         return [
-            theta[:, w0:b1].reshape(R, n_in + 1, n_out)
-            for (n_in, n_out), (w0, _, b1) in zip(zip(self.sizes[:-1], self.sizes[1:]), self._offsets)
+            theta[:, w0:b1].reshape(R, n_in + self.bias, n_out)
+            for (n_in, n_out), (w0, _, b1) in zip(self._trained_shapes(), self._offsets)
         ]
 
-    def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Views ``[(W1, b1), ...]`` into ``theta`` of shape (R, P); ``W`` is (R, n_in, n_out)
-        and ``b`` is (R, 1, n_out). Writing to a view writes to ``theta``."""
+    def output_layer(self) -> np.ndarray:
+        """The fixed output layer of a ``fixed_output`` network, shaped like a layer of
+        :meth:`layers` for one replica: weights 1, bias 0 (a row of zeros when the hidden layers
+        have biases)."""
+        n_in = self.sizes[-2]
+        V = np.ones((1, n_in + self.bias, self.sizes[-1]))
+        V[:, n_in:] = 0.0
+        return V
+
+    def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Views ``[(W1, b1), ...]`` into ``theta`` of shape (R, P) of the trained layers; ``W``
+        is (R, n_in, n_out) and ``b`` is (R, 1, n_out), or ``None`` without biases. Writing to a
+        view writes to ``theta``."""
+        if not self.bias:
+            return [(V, None) for V in self.layers(theta)]
         return [(V[:, :-1], V[:, -1:]) for V in self.layers(theta)]
 
     def init(self, rngs: list[np.random.Generator], scheme: str = "glorot", scale: float = 1.0):
@@ -116,7 +165,7 @@ class Network:
             raise ValueError(f"The 'init_scale' parameter must be > 0. Got {scale!r} instead.")
         theta = np.zeros((len(rngs), self.n_params))
         layers = self.unpack(theta)
-        acts = [self.activation] * (len(layers) - 1) + [self.output]
+        acts = [self.activation] * (len(self.sizes) - 2) + [self.output]
         for r, rng in enumerate(rngs):
             for (W, b), act in zip(layers, acts):
                 n_in, n_out = W.shape[1:]
@@ -129,7 +178,8 @@ class Network:
                 else:
                     bound = scale
                 W[r] = rng.uniform(-bound, bound, (n_in, n_out))
-                b[r] = rng.uniform(-bound, bound, (1, n_out))
+                if b is not None:
+                    b[r] = rng.uniform(-bound, bound, (1, n_out))
         return theta
 
     # --- forward and backward -----------------------------------------------------------------
@@ -142,7 +192,7 @@ class Network:
         """The unchecked core of :meth:`backprop`, used by the training loop.
 
         ``X1`` is the input with a column of ones appended, (m, n_in + 1) or (R, m, n_in + 1)
-        (see :func:`with_ones`); ``y`` is (m, n_out) or (R, m, n_out). Returns ``(loss, grad,
+        (see :meth:`inputs`; without biases, the input itself); ``y`` is (m, n_out) or (R, m, n_out). Returns ``(loss, grad,
         out)``: loss (R,) or ``None`` when ``value`` is false, the gradient (R, P) or ``None``,
         and the outputs (R, m, n_out). Reads ``theta``, ``X1`` and ``y``; writes only into
         ``ws``, whose buffers the returned arrays are. ``Vs`` may pass ``self.layers(theta)``
@@ -152,13 +202,17 @@ class Network:
         if ws is None or ws.shape != (R, m):
             ws = Workspace(self, R, m)
         Vs = self.layers(theta) if Vs is None else Vs
+        trained = len(Vs)
+        if self.fixed_output:
+            Vs = [*Vs, self.output_layer()]
         hidden = functions.activation(self.activation)
         out_act = functions.activation(self.output)
         a = X1
         for V, z, h, a_next in zip(Vs[:-1], ws.z[:-1], ws.h, ws.a[1:-1]):
             np.matmul(a, V, out=z)
             hidden.f(z, h)
-            np.copyto(a_next[..., :-1], h)
+            if a_next is not h:
+                np.copyto(a_next[..., : h.shape[-1]], h)
             a = a_next
         np.matmul(a, Vs[-1], out=ws.z[-1])
         a_out = out_act.f(ws.z[-1], ws.a[-1])
@@ -169,12 +223,14 @@ class Network:
         grads = ws.grad_layers
         delta = lossfn.delta(ws.z[-1], a_out, y, out_act, ws.delta[-1], ws.tmp[-1])
         for l in range(len(Vs) - 1, -1, -1):
-            a_prev = X1 if l == 0 else ws.a[l]
-            np.matmul(_T(a_prev), delta, out=grads[l])
-            if self.l2:
-                grads[l][:, :-1] += self.l2 * Vs[l][:, :-1]
+            n_in = self.sizes[l]
+            if l < trained:
+                a_prev = X1 if l == 0 else ws.a[l]
+                np.matmul(_T(a_prev), delta, out=grads[l])
+                if self.l2:
+                    grads[l][:, :n_in] += self.l2 * Vs[l][:, :n_in]
             if l:
-                np.matmul(delta, Vs[l][:, :-1].transpose(0, 2, 1), out=ws.delta[l - 1])
+                np.matmul(delta, Vs[l][:, :n_in].transpose(0, 2, 1), out=ws.delta[l - 1])
                 delta = ws.delta[l - 1]
                 delta *= hidden.df_from_a(ws.h[l - 1], ws.tmp[l - 1])
         return loss, ws.grad, a_out
@@ -188,7 +244,7 @@ class Network:
         """Network outputs of shape (R, m, n_out) for inputs X (m, n_in) or (R, m, n_in)."""
         theta = self._check_theta(theta)
         X = self._check_X(X, theta.shape[0])
-        return self.objective(theta, with_ones(X), None, value=False, grad=False)[2].copy()
+        return self.objective(theta, self.inputs(X), None, value=False, grad=False)[2].copy()
 
     def backprop(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray):
         """``loss, grads = backprop(theta, X, y)``: loss of shape (R,) and its gradient with
@@ -196,14 +252,14 @@ class Network:
         theta = self._check_theta(theta)
         X = self._check_X(X, theta.shape[0])
         y = self._check_y(y, X)
-        loss, grad, _ = self.objective(theta, with_ones(X), y)
+        loss, grad, _ = self.objective(theta, self.inputs(X), y)
         return loss, grad
 
     def loss_value(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Loss of shape (R,) without the gradient."""
         theta = self._check_theta(theta)
         X = self._check_X(X, theta.shape[0])
-        return self.objective(theta, with_ones(X), self._check_y(y, X), grad=False)[0]
+        return self.objective(theta, self.inputs(X), self._check_y(y, X), grad=False)[0]
 
     # --- argument checks ----------------------------------------------------------------------
 
@@ -249,6 +305,14 @@ def _T(a: np.ndarray) -> np.ndarray:
     return a.T if a.ndim == 2 else a.transpose(0, 2, 1)
 
 
+def network_from(sizes, spec: dict) -> Network:
+    """The network of the given layer sizes that a config's (or a record's) ``network`` mapping
+    describes: ``activation``, ``output``, ``loss``, ``l2`` and, when present, ``bias`` and
+    ``fixed_output``."""
+    return Network(tuple(sizes), spec["activation"], spec["output"], spec["loss"], float(spec.get("l2", 0.0)),
+                   bool(spec.get("bias", True)), bool(spec.get("fixed_output", False)))
+
+
 def with_ones(X: np.ndarray) -> np.ndarray:
     """``X`` with a column of ones appended on its last axis: the input of :meth:`Network.objective`."""
     return np.concatenate([X, np.ones(X.shape[:-1] + (1,))], axis=-1)
@@ -267,8 +331,10 @@ class Workspace:
     def __init__(self, net: Network, replicas: int, m: int):
         self.shape = (replicas, m)
         sizes = net.sizes[1:]
-        self.a = [None] + [np.ones((replicas, m, n + 1)) for n in sizes[:-1]] + [np.empty((replicas, m, sizes[-1]))]
         self.h = [np.empty((replicas, m, n)) for n in sizes[:-1]]
+        # Without biases a hidden layer's activations are its input to the next layer as they are.
+        hidden_a = [np.ones((replicas, m, n + 1)) for n in sizes[:-1]] if net.bias else self.h
+        self.a = [None, *hidden_a, np.empty((replicas, m, sizes[-1]))]
         self.z = [np.empty((replicas, m, n)) for n in sizes]
         self.delta = [np.empty((replicas, m, n)) for n in sizes]
         self.tmp = [np.empty((replicas, m, n)) for n in sizes]

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .checks import check_nonnegative_int, check_positive, check_positive_int
-from .network import Network, with_ones
+from .network import Network
 
 __all__ = ["VARIANTS", "TrainResult", "batch_size_for", "replica_rngs", "train", "accuracy"]
 
@@ -156,8 +156,8 @@ def train(
     alive = np.ones(R, dtype=bool)
     eta_col = np.broadcast_to(eta.ravel(), (R,)).copy()[:, None]
     shuffles = replica_rngs(seeds, SHUFFLE_STREAM, salt)
-    X1 = with_ones(X)
-    X1_test = with_ones(X_test) if has_test else None
+    X1 = net.inputs(X)
+    X1_test = net.inputs(X_test) if has_test else None
     grad = np.empty_like(theta)
     workspaces = {}
     seconds = np.full(epochs + 1, np.nan)
