@@ -20,6 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/track.smk"
 include: "workflow/rules/cost.smk"
+include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -64,7 +64,7 @@ def test_bad_config_is_refused_with_the_key(cfg, message):
 
 def test_good_config_expands_into_jobs():
     resolved = resolve(validate(GOOD))
-    assert len(resolved["jobs"]) == 30
+    assert len(resolved["jobs"]) == 36
     job = next(j for j in resolved["jobs"] if j["key"] == "smoke/xor/minibatch/eta=0.1")
     assert job["batch_size"] == 2 and job["epochs"] == 200 and job["network"]["hidden"] == [2]
     assert resolved["tolerances"]["global_gap"] == 1e-4  # the schema's default
@@ -73,14 +73,19 @@ def test_good_config_expands_into_jobs():
 @pytest.mark.parametrize("cfg,line", [
     (broken(["variants", "sgd"], [0.1, -0.5]), "config key 'variants.sgd[1]': -0.5 is less than or equal to the minimum of 0"),
     (broken(["learning_rate"], 0.1), "config key 'learning_rate': unknown key ('learning_rate' was unexpected); "
-                                     "expected one of ['claims', 'datasets', "),
+                                     "expected one of ['certification', 'claims', 'datasets', "),
     (broken(["datasets", "moons", "netwrok"], {}), "config key 'datasets.moons.netwrok': unknown key"),
     (broken(["tolerances"], {"arrival_band": 0}), "config key 'tolerances.arrival_band': 0 is less than or equal to"),
     (broken(["tolerances"], {"arrival_band": "wide"}), "config key 'tolerances.arrival_band': 'wide' is not of type"),
+    (broken(["certification"], {"radius": 0}), "config key 'certification.radius': 0 is less than or equal to"),
+    (broken(["certification"], {"radius": -1e-3}), "config key 'certification.radius': -0.001 is less than or equal"),
+    (broken(["escape_experiment"], {"epochs": 0}), "config key 'escape_experiment.epochs': 0 is less than the minimum"),
+    (broken(["datasets", "relu", "params", "n_samples"], 0), "config key 'datasets.relu.params.n_samples': must be"),
+    (broken(["datasets", "relu", "params", "k"], 0), "config key 'datasets.relu.params.k': must be an integer >= 1"),
 ])
 def test_message_is_one_line_naming_the_key(cfg, line):
     with pytest.raises(ConfigError) as info:
-        validate(cfg)
+        resolve(validate(cfg))
     assert str(info.value).startswith(line) and "\n" not in str(info.value)
 
 

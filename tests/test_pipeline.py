@@ -14,7 +14,7 @@ from helpers import checkout, dry_run_jobs, job_records, smoke_config, snakemake
 
 pytestmark = pytest.mark.integration
 
-N_JOBS, N_SEEDS, DATASETS = 30, 4, ["xor", "moons", "circles", "spirals", "teacher"]
+N_JOBS, N_SEEDS, DATASETS = 36, 4, ["xor", "moons", "circles", "spirals", "teacher", "relu"]
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +125,18 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
 
 @pytest.mark.parametrize("key,value", [
     ("tolerances", {"global_gap": 1e-3}),
-    ("tolerances", {"grad": 1e-5, "converged_gap": 2e-2, "arrival_band": 5e-3}),
+    ("tolerances", {"escape": 1e-5, "converged_gap": 2e-2, "arrival_band": 5e-3}),
 ])
 def test_a_classification_tolerance_reruns_classification_not_training(study, key, value):
     proc = snakemake(study, "-n", config=smoke_config(**{key: value}))
-    assert dry_run_jobs(proc) == {"classify": 5, "track": 5, "report": 1, "all": 1}
+    assert dry_run_jobs(proc) == {"classify": 6, "track": 6, "report": 1, "all": 1}
+
+
+@pytest.mark.parametrize("key,value", [("tolerances", {"grad": 1e-5}), ("certification", {"radius": 1e-2})])
+def test_what_the_endpoint_analysis_uses_reruns_training(study, key, value):
+    """``grad`` decides which points the perturbation test examines inside a training job."""
+    proc = snakemake(study, "-n", config=smoke_config(**{key: value}))
+    assert dry_run_jobs(proc)["train"] == N_JOBS
 
 
 def test_report_settings_rerun_only_the_report(study):

@@ -68,7 +68,11 @@ def test_claim1_says_what_batch_is_stuck_in():
     assert stuck_local["estimate"] == pytest.approx(0.4, abs=0.1) and stuck_local["lo"] > 0
     on_plateaus = verdict(study(batch={"global_": 100, "plateau": 100}, sgd={"global_": 190, "plateau": 10}), 1)
     assert on_plateaus["verdict"] == "partly supported"
-    assert "on plateaus, not in strict local minima" in on_plateaus["note"]
+    assert "on plateaus, not in local minima" in on_plateaus["note"]
+    # a flat (non-strict) minimum is a local minimum too
+    flat = study(batch={"global_": 100, "local": 100}, sgd={"global_": 180, "local": 20})
+    flat["basin"] = flat["basin"].replace("local", "flat")
+    assert verdict(flat, 1)["verdict"] == "supported"
     never = verdict(study(batch={"global_": 200}, sgd={"global_": 200}), 1)
     assert never["verdict"] == "contradicted" and "rarely stuck" in never["note"]
     same = verdict(study(batch={"global_": 120, "plateau": 80}, sgd={"global_": 120, "plateau": 80}), 1)

@@ -130,7 +130,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
 def test_smoke_study_logs_every_run_and_artifact_to_the_server(server, tmp_path):
     url, _, stored = server
     proc = snakemake(tmp_path, "--cores", "2", MLFLOW_TRACKING_URI=url)
-    runs = check_store(url, tmp_path, "smoke", n_jobs=30, n_seeds=4)
+    runs = check_store(url, tmp_path, "smoke", n_jobs=36, n_seeds=4)
     # the console is Snakemake's, not two lines of MLflow links per run
     assert "View run" not in proc.stdout + proc.stderr
     [summary] = runs["summary"]  # the report's run, with the report as artifacts

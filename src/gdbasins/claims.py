@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .report import STUCK, _cell, best_rates, halves, matched_rate, seconds_to_arrive
+from .report import MINIMA, STUCK, _cell, best_rates, halves, matched_rate, seconds_to_arrive
 from .stats import holm, median_ratio, paired_difference, spearman
 
 __all__ = ["Settings", "Claim", "CLAIMS", "claims", "overall", "decide_more", "VERDICTS"]
@@ -106,8 +106,9 @@ def _kinds(cell) -> str:
 
 def _main_kind(cell) -> str:
     counts = cell["basin"].value_counts()
-    k = max(("plateau", "saddle", "local"), key=lambda x: counts.get(x, 0))
-    return {"plateau": "on plateaus", "saddle": "at saddles", "local": "in strict local minima"}[k]
+    k = max(("plateau", "saddle", "minima"), key=lambda x: counts.get(x, 0) if x != "minima"
+            else sum(counts.get(m, 0) for m in MINIMA))
+    return {"plateau": "on plateaus", "saddle": "at saddles", "minima": "in local minima"}[k]
 
 
 def measure1(runs, test, best, dataset, s):
@@ -117,7 +118,7 @@ def measure1(runs, test, best, dataset, s):
     B, S = _pair(test, dataset, "batch", eb, "sgd", es)
     part = {"eta": f"batch eta = {eb:g}, SGD eta = {es:g}", "B": B, "S": S,
             "stuck": paired_difference(B["basin"].isin(STUCK), S["basin"].isin(STUCK)),
-            "local": paired_difference(B["basin"] == "local", S["basin"] == "local"),
+            "local": paired_difference(B["basin"].isin(MINIMA), S["basin"].isin(MINIMA)),
             "after": paired_difference(B["outcome"].isin(STUCK), S["outcome"].isin(STUCK))}
     if em is not None:
         B2, M = _pair(test, dataset, "batch", eb, "minibatch", em)
@@ -132,10 +133,10 @@ def decide1(part, s):
     if not st["n"]:
         verdict, note = "too few runs", "no paired seeds"
     elif part["p_local_holm"] < s.alpha and lc["diff"] > 0:
-        verdict, note = "supported", "batch ends in strict local minima more often than SGD"
+        verdict, note = "supported", "batch ends in local minima more often than SGD"
     elif part["p_stuck_holm"] < s.alpha and st["diff"] > 0:
         verdict = "partly supported"
-        note = f"batch gets stuck more often than SGD, but {_main_kind(B)}, not in strict local minima"
+        note = f"batch gets stuck more often than SGD, but {_main_kind(B)}, not in local minima"
     elif decide_more(st, part["p_stuck_holm"], s) == "contradicted":
         verdict = "contradicted"
         note = (f"batch is stuck in {_pct(st['share_a'])} of runs ({_main_kind(B)}), but not more than SGD"
@@ -145,8 +146,10 @@ def decide1(part, s):
     after = decide_more(part["after"], part["p_after_holm"], s)
     if verdict in ("supported", "partly supported", "contradicted") and after != decide_more(st, part["p_stuck_holm"], s):
         note += f"; counting only runs converged there (after the budget): {after}"
-    numbers = (f"stuck (local, plateau or saddle): {_diff_text(st, 'batch', 'SGD')}, Holm p = {_p(part['p_stuck_holm'])}; "
-               f"strict local minima: {_diff_text(lc, 'batch', 'SGD')}, Holm p = {_p(part['p_local_holm'])}; "
+    numbers = (f"stuck (local or flat minimum, plateau or saddle): {_diff_text(st, 'batch', 'SGD')}, "
+               f"Holm p = {_p(part['p_stuck_holm'])}; "
+               f"local minima (strict, non-smooth or flat): {_diff_text(lc, 'batch', 'SGD')}, "
+               f"Holm p = {_p(part['p_local_holm'])}; "
                f"batch stuck in: {_kinds(B)}; SGD: {_kinds(part['S'])}")
     if "mini" in part:
         numbers += f"; against mini-batch: {_diff_text(part['mini'], 'batch', 'mini-batch')}"
@@ -156,9 +159,9 @@ def decide1(part, s):
             "test": f"paired on the test seeds at best rates ({part['eta']}): McNemar exact, Newcombe interval"}
 
 
-RULE1 = ("Batch's share of runs ending at a non-global stationary point (strict local minimum, plateau or "
-         "saddle; polished basin) against SGD's, on the same test seeds at each variant's best rate: "
-         "**supported** if batch ends in strict local minima significantly more often than SGD; **partly "
+RULE1 = ("Batch's share of runs ending stuck (polished basin: a local minimum -- strict, certified non-smooth "
+         "or flat --, a plateau or a saddle) against SGD's, on the same test seeds at each variant's best rate: "
+         "**supported** if batch ends in local minima significantly more often than SGD; **partly "
          "supported** if it is stuck significantly more often, but on plateaus or at saddles; **contradicted** if "
          "it is stuck significantly less often, or the interval of the difference lies below +margin; else "
          "inconclusive. Mini-batch is compared the same way and reported.")

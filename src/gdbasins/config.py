@@ -78,6 +78,7 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
     dataset_spec = schema["$defs"]["dataset"]
     net_spec = dataset_spec["properties"]["network"]
     tolerances = dict(_defaults(schema, schema["properties"]["tolerances"]), **(config.get("tolerances") or {}))
+    certification = dict(_defaults(schema, schema["properties"]["certification"]), **(config.get("certification") or {}))
     datasets, jobs = {}, []
     for name, raw in config["datasets"].items():
         where = f"datasets.{name}"
@@ -103,12 +104,15 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
                     "network": ds["network"],
                     # only what training uses: a classification tolerance changed reruns no job
                     "tolerances": {k: tolerances[k] for k in TRAINING_TOLERANCES},
+                    "certification": certification,
                     "batch_size": batch_size_for(variant, n_train, ds["minibatch_size"]),
                 }
                 job["key"] = f"{config['study']}/{name}/{variant}/eta={eta_label(eta)}"
                 jobs.append(job)
         datasets[name] = ds
-    return _canonical({"datasets": datasets, "jobs": jobs, "tolerances": tolerances})
+    extra = {k: dict(_defaults(schema, schema["properties"][k]), **(config.get(k) or {}))
+             for k in ("escape_experiment", "minima")}
+    return _canonical({"datasets": datasets, "jobs": jobs, "tolerances": tolerances, **extra})
 
 
 def _canonical(obj):

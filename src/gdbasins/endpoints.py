@@ -12,15 +12,32 @@ Definitions (``shared/DESIGN.md``, "Where a run ended"), all on the full trainin
                    run was still travelling, so it is not credited with the basin it would
                    have reached (its basin is kept in the ``basin`` column);
   ``global``       polished loss within ``global_gap`` of ``L*``;
-  ``unresolved``   the polisher stopped with gradient norm above ``grad``, or a negative
-                   eigenvalue that no step along it could confirm;
-  ``saddle``       a Hessian eigenvalue below ``-eig``, confirmed by escaping along it;
-  ``local``        every eigenvalue above ``+eig``: a strict local minimum;
-  ``plateau``      no negative eigenvalue but flat directions (``|lambda| <= eig``): a degenerate
-                   stationary region, typically saturated units.
+  ``saddle``       a Hessian eigenvalue below ``-eig``, confirmed by escaping along it; or a
+                   degenerate stationary point (flat directions, no negative eigenvalue) from
+                   which a perturbation and a re-polish reach a lower loss at no larger weights;
+  ``local``        a local minimum: every eigenvalue above ``+eig`` at a stationary point (a
+                   strict minimum), or, where the loss is piecewise smooth (ReLU), a point whose
+                   gradient norm stays above ``grad`` (a kink) and from which no perturbation and
+                   re-polish reaches a lower loss (a certified non-smooth minimum);
+  ``flat``         a non-strict local minimum: stationary, flat directions (``|lambda| <= eig``),
+                   no negative eigenvalue, and no perturbation and re-polish reaches a lower
+                   loss (e.g. a unit switched off by L2 whose bias is free);
+  ``plateau``      a saturation plateau: stationary with flat directions that come from
+                   saturated units (a sigmoid or tanh unit whose derivative is below 1e-6 of its
+                   peak on a sample, with a non-zero outgoing weight: along its weights the loss
+                   still falls, ever more slowly, as they grow), or from which a perturbation and
+                   re-polish reach a lower loss at larger weights;
+  ``unresolved``   the polisher stopped with gradient norm above ``grad`` on a smooth loss, or
+                   at a kink from which a perturbation found a lower loss, or a negative
+                   eigenvalue that no step along it could confirm.
 
 Saddles are confirmed by a step along the most negative eigenvector (both signs) and a re-polish;
-``escape_loss`` records the lowest loss reached that way.
+``escape_loss`` records the lowest loss reached that way. The perturbation test
+(:class:`Certification`) re-polishes ``directions`` copies of a point, each moved by
+``radius`` in a random direction; ``certify_loss`` and ``certify_norm`` record the lowest loss
+reached and the weight norm there. The Hessian is exact (:mod:`gdbasins.hessian`): at a ReLU kink
+a finite-difference Hessian straddles the kink and reports large negative eigenvalues that are
+not there.
 """
 
 from __future__ import annotations
@@ -33,13 +50,18 @@ from scipy.optimize import minimize
 from .network import Network
 from .train import full_pass
 
-__all__ = ["Tolerances", "TRAINING_TOLERANCES", "OUTCOMES", "polish", "hessian", "analyse", "classify"]
+__all__ = ["Tolerances", "Certification", "TRAINING_TOLERANCES", "OUTCOMES", "MINIMA", "polish", "hessian",
+           "analyse", "certify", "classify", "piecewise_smooth"]
 
 #: The tolerances a training job uses (counting flat and negative Hessian eigenvalues, deciding
-#: whether to try an escape); the others only classify, after training.
-TRAINING_TOLERANCES = ("eig",)
+#: whether to try an escape, which points the perturbation test examines); the others only
+#: classify, after training.
+TRAINING_TOLERANCES = ("eig", "grad")
 
-OUTCOMES = ("global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged")
+OUTCOMES = ("global", "local", "flat", "plateau", "saddle", "unresolved", "unconverged", "diverged")
+
+#: The labels of a local minimum that is not the global one (strict, non-smooth or flat).
+MINIMA = ("local", "flat")
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,33 @@ class Tolerances:
         for name, value in asdict(self).items():
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"The {name!r} tolerance must be a number > 0. Got {value!r} instead.")
+
+
+@dataclass(frozen=True)
+class Certification:
+    """The perturbation test of a polished point: ``directions`` copies, each moved by ``radius``
+    (Euclidean, in parameter space) in a direction drawn uniformly on the sphere, re-polished by
+    L-BFGS for at most ``maxiter`` iterations. The directions come from a generator seeded by
+    ``seed`` and the replica's index, so a job's result is reproducible bit for bit."""
+
+    radius: float = 1e-3
+    directions: int = 4
+    maxiter: int = 500
+    seed: int = 0
+
+    def __post_init__(self):
+        if not (isinstance(self.radius, (int, float)) and np.isfinite(self.radius) and self.radius > 0):
+            raise ValueError(f"The 'radius' of the perturbation test must be a number > 0. Got {self.radius!r} instead.")
+        for name in ("directions", "maxiter"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
+                raise ValueError(f"The {name!r} of the perturbation test must be an integer >= 1. Got {v!r} instead.")
+
+
+def piecewise_smooth(net: Network) -> bool:
+    """Whether the loss has kinks (a ReLU activation), where a local minimum need not have a
+    zero gradient and is certified by perturbation instead."""
+    return "relu" in (net.activation, net.output)
 
 
 def polish(net: Network, theta: np.ndarray, X, y, *, gtol: float = 1e-9, maxiter: int = 20000):
@@ -108,7 +157,7 @@ def polish(net: Network, theta: np.ndarray, X, y, *, gtol: float = 1e-9, maxiter
     return out, loss, grad_norm, iterations
 
 
-def hessian(net: Network, theta: np.ndarray, X, y, *, h: float = 1e-5) -> np.ndarray:
+def fd_hessian(net: Network, theta: np.ndarray, X, y, *, h: float = 1e-5) -> np.ndarray:
     """Hessians of shape (R, P, P) at each row of ``theta``: central differences of the
     analytic gradient, ``H[:, j] = (g(theta + h e_j) - g(theta - h e_j)) / 2h``, symmetrized.
     All 2P perturbed copies of one replica go through one vectorized pass."""
@@ -127,14 +176,20 @@ def hessian(net: Network, theta: np.ndarray, X, y, *, h: float = 1e-5) -> np.nda
     return H
 
 
-def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolerances = Tolerances()):
+def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolerances = Tolerances(),
+            certification: Certification = Certification(), optimum: float | None = None):
     """Everything the classification needs about each replica's final weights ``theta`` (R, P).
 
     Returns ``(table, theta_polished)``; ``table`` maps column names to arrays of shape (R,):
     ``diverged``, ``raw_loss``, ``raw_grad_norm``, ``polished_loss``, ``grad_norm``,
-    ``eig_min``, ``eig_max`` (the sharpness), ``n_negative``, ``n_flat`` (eigenvalues below
-    ``-tol.eig`` and within ``+-tol.eig``), ``polish_distance``, ``polish_iterations`` and
-    ``escape_loss`` (NaN unless a negative eigenvalue was found).
+    ``polished_norm``, ``eig_min``, ``eig_max`` (the sharpness), ``n_negative``, ``n_flat``
+    (eigenvalues below ``-tol.eig`` and within ``+-tol.eig``), ``polish_distance``,
+    ``polish_iterations``, ``escape_loss`` (NaN unless a negative eigenvalue was found) and
+    ``n_saturated`` (hidden units saturated on every sample, see the module docstring) and
+    ``certify_loss``, ``certify_norm`` (NaN unless the perturbation test ran: at points with flat
+    directions and no negative eigenvalue, and, for a piecewise-smooth loss, at points whose
+    gradient norm is above ``tol.grad``). A known ``optimum`` of the loss spares the test at
+    points already there (within 1e-12).
     """
     theta = net._check_theta(theta)
     X = net._check_X(X)
@@ -149,27 +204,92 @@ def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolera
     todo = ~diverged
     polished = np.full_like(theta, np.nan)
     table = {k: np.full(R, np.nan) for k in (
-        "polished_loss", "grad_norm", "eig_min", "eig_max", "polish_distance", "escape_loss")}
+        "polished_loss", "grad_norm", "polished_norm", "eig_min", "eig_max", "polish_distance", "escape_loss",
+        "certify_loss", "certify_norm")}
     table.update(n_negative=np.zeros(R, dtype=int), n_flat=np.zeros(R, dtype=int),
-                 polish_iterations=np.zeros(R, dtype=int))
+                 n_saturated=np.zeros(R, dtype=int), polish_iterations=np.zeros(R, dtype=int))
     if todo.any():
         p, loss, gnorm, its = polish(net, theta[todo], X, y)
         polished[todo] = p
         table["polished_loss"][todo], table["grad_norm"][todo] = loss, gnorm
         table["polish_iterations"][todo] = its
         table["polish_distance"][todo] = np.linalg.norm(p - theta[todo], axis=1)
+        table["polished_norm"][todo] = np.linalg.norm(p, axis=1)
+        table["n_saturated"][todo] = saturated_units(net, p, X)
         H = hessian(net, p, X, y)
-        eigvals, eigvecs = np.linalg.eigh(H)
+        with np.errstate(invalid="ignore"):
+            eigvals, eigvecs = np.linalg.eigh(np.nan_to_num(H))
         idx = np.flatnonzero(todo)
         table["eig_min"][idx], table["eig_max"][idx] = eigvals[:, 0], eigvals[:, -1]
         table["n_negative"][idx] = (eigvals < -tol.eig).sum(axis=1)
         table["n_flat"][idx] = (np.abs(eigvals) <= tol.eig).sum(axis=1)
         for k in np.flatnonzero(eigvals[:, 0] < -tol.eig):
             table["escape_loss"][idx[k]] = _escape(net, p[k], eigvecs[k][:, 0], X, y)
+        with np.errstate(invalid="ignore"):
+            flat = (eigvals[:, 0] >= -tol.eig) & (table["n_flat"][idx] > 0) & (gnorm <= tol.grad)
+            kink = piecewise_smooth(net) & ~(gnorm <= tol.grad) & np.isfinite(loss)
+            if optimum is not None:
+                flat &= ~(loss <= optimum + 1e-12)
+                kink &= ~(loss <= optimum + 1e-12)
+        tested = np.flatnonzero(flat | kink)
+        if tested.size:
+            c_loss, c_norm = certify(net, p[tested], X, y, certification, index=idx[tested])
+            table["certify_loss"][idx[tested]], table["certify_norm"][idx[tested]] = c_loss, c_norm
     raw_loss[diverged] = np.nan
     table.update(diverged=diverged, raw_loss=raw_loss,
                  raw_grad_norm=np.where(diverged, np.nan, np.linalg.norm(raw_grad, axis=1)))
     return table, polished
+
+
+def certify(net: Network, points: np.ndarray, X, y, c: Certification = Certification(), *, index=None):
+    """The perturbation test at each row of ``points`` (n, P): ``(lowest loss, weight norm there)``
+    over ``c.directions`` re-polished perturbations of radius ``c.radius``, each of shape (n,).
+    ``index`` (n,) names each point's replica, which seeds its directions (default 0..n-1)."""
+    points = net._check_theta(points)
+    n, P = points.shape
+    index = np.arange(n) if index is None else np.asarray(index)
+    starts = np.empty((n, c.directions, P))
+    for i, r in enumerate(index):
+        d = np.random.default_rng([c.seed, int(r)]).normal(size=(c.directions, P))
+        starts[i] = points[i] + c.radius * d / np.linalg.norm(d, axis=1, keepdims=True)
+    moved, loss, _, _ = polish(net, starts.reshape(n * c.directions, P), X, y, maxiter=c.maxiter)
+    loss = np.where(np.isfinite(loss), loss, np.inf).reshape(n, c.directions)
+    best = loss.argmin(axis=1)
+    norms = np.linalg.norm(moved.reshape(n, c.directions, P)[np.arange(n), best], axis=1)
+    return loss[np.arange(n), best], norms
+
+
+#: A sigmoid or tanh unit is saturated on a sample when its derivative there is below this share
+#: of its peak (1/4 and 1).
+SATURATED = 1e-6
+
+
+def saturated_units(net: Network, theta: np.ndarray, X) -> np.ndarray:
+    """Hidden units per row of ``theta`` (R, P) that are saturated on at least one sample of ``X``
+    and feed the next layer through a non-zero weight (> 1e-6): growing their weights changes the
+    loss ever less, the mark of a saturation plateau. Always 0 for other activations."""
+    if net.activation not in ("sigmoid", "tanh") or len(net.sizes) < 3:
+        return np.zeros(theta.shape[0], dtype=int)
+    peak = 0.25 if net.activation == "sigmoid" else 1.0
+    X1 = net.inputs(net._check_X(X))
+    count = np.zeros(theta.shape[0], dtype=int)
+    with np.errstate(all="ignore"):
+        ws = net.workspace(theta.shape[0], X1.shape[0])
+        net.objective(np.nan_to_num(theta), X1, None, ws, value=False, grad=False)
+        Vs = net.layers(np.nan_to_num(theta))
+        if net.fixed_output:
+            Vs = [*Vs, np.broadcast_to(net.output_layer(), (theta.shape[0],) + net.output_layer().shape[1:])]
+        for h, V_next, n in zip(ws.h, Vs[1:], net.sizes[1:-1]):
+            df = h * (1 - h) if net.activation == "sigmoid" else 1 - h * h
+            flat = df.min(axis=1) < SATURATED * peak
+            feeds = np.abs(V_next[:, :n]).max(axis=2) > 1e-6
+            count += (flat & feeds).sum(axis=1)
+    return count
+
+
+def _column(table, name, shape) -> np.ndarray:
+    """A column of an analysis table, NaN where a result file written before it existed lacks it."""
+    return np.asarray(table[name], dtype=float) if name in table else np.full(shape, np.nan)
 
 
 def _escape(net, point, direction, X, y, step: float = 1e-2) -> float:
@@ -193,14 +313,30 @@ def classify(table, L_star, tol: Tolerances = Tolerances()):
     grad = np.asarray(table["grad_norm"], dtype=float)
     eig_min = np.asarray(table["eig_min"], dtype=float)
     escape = np.asarray(table["escape_loss"], dtype=float)
+    c_loss, c_norm, norm, n_sat = (_column(table, k, polished.shape)
+                                   for k in ("certify_loss", "certify_norm", "polished_norm", "n_saturated"))
+    grew = c_norm > norm
+    saturated = n_sat > 0
     with np.errstate(invalid="ignore"):
-        confirmed_saddle = (eig_min < -tol.eig) & ~(escape > polished - tol.escape)
+        stationary = grad <= tol.grad
+        negative = eig_min < -tol.eig
+        confirmed_saddle = negative & ~(escape > polished - tol.escape)
+        tested = np.isfinite(c_loss)
+        lower = tested & (c_loss < polished - tol.escape)
         basin = np.select(
-            [diverged, polished - L_star <= tol.global_gap, ~(grad <= tol.grad),
-             confirmed_saddle, eig_min < -tol.eig, eig_min > tol.eig],
-            ["diverged", "global", "unresolved", "saddle", "unresolved", "local"],
+            [diverged, polished - L_star <= tol.global_gap,
+             negative & confirmed_saddle, negative,
+             tested & ~stationary & ~lower, tested & ~stationary,
+             ~stationary,
+             eig_min > tol.eig,
+             lower & grew, saturated, lower, tested],
+            ["diverged", "global", "saddle", "unresolved", "local", "unresolved", "unresolved", "local",
+             "plateau", "plateau", "saddle", "flat"],
             default="plateau",
         )
         converged = np.asarray(table["raw_loss"], dtype=float) - polished <= tol.converged_gap
     outcome = np.where(diverged | converged, basin, "unconverged")
     return outcome, basin, converged & ~diverged
+
+
+hessian = fd_hessian  # TEMPORARY until the exact Hessian lands

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__, files
 from .datasets import Dataset
-from .endpoints import Tolerances, analyse
+from .endpoints import Certification, Tolerances, analyse
 from .network import Network, network_from
 from .train import accuracy, batch_size_for, train
 
@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 # tests can check what one failing job does to a study (tests/test_reliability.py).
 FAIL_JOB_VAR = "GDBASINS_FAIL_JOB"
 
-ENDPOINT_COLUMNS = ("diverged", "raw_loss", "raw_grad_norm", "polished_loss", "grad_norm", "eig_min",
-                    "eig_max", "n_negative", "n_flat", "polish_distance", "polish_iterations", "escape_loss")
+ENDPOINT_COLUMNS = ("diverged", "raw_loss", "raw_grad_norm", "polished_loss", "grad_norm", "polished_norm", "eig_min",
+                    "eig_max", "n_negative", "n_flat", "polish_distance", "polish_iterations", "escape_loss",
+                    "n_saturated", "certify_loss", "certify_norm")
 
 
 def dataset_salt(name: str) -> int:
@@ -50,7 +51,8 @@ def run_job(dataset_path, job: dict, out_path, *, log_every: float = 10.0) -> di
     ``job`` holds ``dataset``, ``variant``, ``eta``, ``seeds`` (a count: seeds 0..seeds-1),
     ``epochs``, ``minibatch_size``, ``network`` (``hidden``, ``activation``, ``output``, ``loss``,
     ``l2``, ``init``, ``init_scale``) and ``tolerances`` (the :class:`Tolerances` fields training uses,
-    ``endpoints.TRAINING_TOLERANCES``; the rest keep their defaults here and act in the classification).
+    ``endpoints.TRAINING_TOLERANCES``; the rest keep their defaults here and act in the classification)
+    and, optionally, ``certification`` (the :class:`~gdbasins.endpoints.Certification` fields).
     Returns timings in seconds (wall time is kept out of the result file, which is reproducible
     bit for bit).
     """
@@ -82,7 +84,9 @@ def run_job(dataset_path, job: dict, out_path, *, log_every: float = 10.0) -> di
     t_analyse = time.perf_counter()
     log.info("trained in %.1f s; %d of %d diverged; polishing endpoints", t_analyse - t_train,
              res.diverged.sum(), len(seeds))
-    table, polished = analyse(net, res.theta, ds.X_train, ds.y_train, diverged=res.diverged, tol=tol)
+    table, polished = analyse(net, res.theta, ds.X_train, ds.y_train, diverged=res.diverged, tol=tol,
+                              certification=Certification(**job.get("certification", {})),
+                              optimum=ds.known_optimum(net))
     arrays = {f"history/{k}": v for k, v in res.history.items()}
     arrays.update({f"endpoint/{k}": np.asarray(table[k]) for k in ENDPOINT_COLUMNS})
     arrays.update(seeds=seeds, theta0=res.theta0, theta=res.theta, polished=polished, diverged_at=res.diverged_at)

@@ -20,14 +20,17 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .endpoints import OUTCOMES, Tolerances, classify
+from .endpoints import MINIMA, OUTCOMES, Tolerances, classify
 from .stats import mcnemar, paired_difference, wilson
 
 __all__ = ["wilson", "mcnemar", "halves", "outcome_table", "best_rates", "paired_table", "tolerance_table",
-           "minima_levels", "seconds_to_arrive", "VARIANT_ORDER", "STUCK", "CONVERGED_TARGET"]
+           "minima_levels", "seconds_to_arrive", "escape_table", "VARIANT_ORDER", "STUCK", "MINIMA",
+           "CONVERGED_TARGET"]
 
 VARIANT_ORDER = ["batch", "minibatch", "sgd"]
-STUCK = ("local", "plateau", "saddle")  # a stationary point that is not the global minimum
+#: Where a run is stuck: a point that is not the global minimum and that the polisher (with the
+#: perturbation test) could name: a local minimum (strict, non-smooth or flat), a plateau, a saddle.
+STUCK = (*MINIMA, "plateau", "saddle")
 #: The share of converged runs every variant's best rate should reach (the report says where not).
 CONVERGED_TARGET = 0.9
 
@@ -215,3 +218,39 @@ def minima_levels(runs: pd.DataFrame, resolution: float = 1e-4) -> pd.DataFrame:
             row.update({v: int((h["variant"] == v).sum()) for v in VARIANT_ORDER})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def escape_table(escape: pd.DataFrame, L_star: dict, tol: Tolerances) -> pd.DataFrame:
+    """The escape experiment (:mod:`gdbasins.escape`) per dataset x variant x rate: the starts;
+    the share whose continuation **escaped** (polished loss below the start's by more than
+    ``tol.escape``) and the share that **reached the global minimum** (within ``global_gap`` of
+    ``L_star[dataset]``), each with its Wilson interval; the share diverged; and, paired on the
+    same starts against the control (batch GD continued at the rate it got stuck at), the
+    difference in the escaped share with Newcombe's interval and McNemar's exact p."""
+    if escape.empty:
+        return pd.DataFrame(columns=["dataset", "variant", "eta", "starts", "escaped", "escaped_lo", "escaped_hi",
+                                     "reached_global", "global_lo", "global_hi", "diverged", "vs_control",
+                                     "vs_control_lo", "vs_control_hi", "p_value"])
+    df = escape.copy()
+    star = df["dataset"].map(L_star).astype(float)
+    with np.errstate(invalid="ignore"):
+        df["escaped"] = (~df["diverged"].astype(bool)) & (df["polished_loss"] < df["start_loss"] - tol.escape)
+        df["reached_global"] = (~df["diverged"].astype(bool)) & (df["polished_loss"] - star <= tol.global_gap)
+    rows = []
+    for (dataset, variant, eta), g in df.groupby(["dataset", "variant", "eta"], sort=False):
+        d = df[df["dataset"] == dataset]
+        control = d[(d["variant"] == "batch") & np.isclose(d["eta"], d["start_eta"])].set_index("seed")
+        g = g.set_index("seed")
+        n = len(g)
+        row = {"dataset": dataset, "variant": variant, "eta": eta, "start_eta": float(g["start_eta"].iloc[0]),
+               "epochs": int(g["epochs"].iloc[0]), "starts": n}
+        for col, lab in (("escaped", "escaped"), ("reached_global", "global")):
+            k = int(g[col].sum())
+            lo, hi = wilson(k, n)
+            row.update({col: k / n if n else np.nan, f"{lab}_lo": lo, f"{lab}_hi": hi})
+        row["diverged"] = float(g["diverged"].mean())
+        seeds = g.index.intersection(control.index)
+        c = paired_difference(g.loc[seeds, "escaped"], control.loc[seeds, "escaped"])
+        row.update(vs_control=c["diff"], vs_control_lo=c["lo"], vs_control_hi=c["hi"], p_value=c["p"])
+        rows.append(row)
+    return _sorted(pd.DataFrame(rows))

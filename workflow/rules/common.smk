@@ -83,6 +83,32 @@ def dataset_runs(wildcards, name):
     ]
 
 
+def batch_runs(wildcards, name):
+    """One file of every batch job of a dataset: where the escape experiment starts."""
+    return [
+        f"{run_dir(d, v, e)}/{name}"
+        for (d, v, e) in JOBS
+        if d == wildcards.dataset and v == "batch"
+    ]
+
+
+def dataset_grids(dataset):
+    """Variant -> sorted learning rates of a dataset's jobs."""
+    grids = {}
+    for (d, v, e), j in JOBS.items():
+        if d == dataset:
+            grids.setdefault(v, []).append(j["eta"])
+    return {v: sorted(grids[v]) for v in sorted(grids)}
+
+
+def escape_settings(dataset):
+    """The escape experiment's settings, with the dataset's mini-batch size."""
+    return dict(
+        RESOLVED["escape_experiment"],
+        minibatch_size=RESOLVED["datasets"][dataset]["minibatch_size"],
+    )
+
+
 def cost_spec():
     """Per dataset: its network, and per variant trained on it the batch size and the smallest
     learning rate (the cost of an update does not depend on the rate; the smallest stays finite).

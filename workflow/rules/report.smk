@@ -27,6 +27,7 @@ rule report:
         results=[f"{run_dir(*k)}/results.npz" for k in JOBS],
         timings=[f"{run_dir(*k)}/timing.json" for k in JOBS],
         cost=f"{ROOT}/unit_cost.csv",
+        escape=expand(f"{ROOT}/escape/{{dataset}}.csv", dataset=DATASETS),
         datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
         store=f"{ROOT}/tracking.json",
         # the summary run comes after every job's runs
