@@ -247,9 +247,9 @@ def decimal_hessian(theta, X, y, n_hidden, digits=80, h="1e-25"):
 
         for i in range(P):
             for j in range(i, P):
-                H[i, j] = H[j, i] = float(
-                    (shifted(i, h, j, h) - shifted(i, h, j, -h) - shifted(i, -h, j, h) + shifted(i, -h, j, -h))
-                    / (4 * h * h))
+                pp, pm = shifted(i, h, j, h), shifted(i, h, j, -h)
+                mp, mm = shifted(i, -h, j, h), shifted(i, -h, j, -h)
+                H[i, j] = H[j, i] = float((pp - pm - mp + mm) / (4 * h * h))
     return H
 
 
@@ -304,7 +304,7 @@ def test_replicas_are_independent_bit_for_bit(spec, monkeypatch):
     theta, X, y = problem(net, R=5, m=50, seed=7)
     theta[2, 4] = np.nan
     whole = hessian(net, theta, X, y)
-    monkeypatch.setattr(gdbasins.hessian, "CHUNK_ELEMENTS", 2**12)  # several chunks of directions per layer
+    monkeypatch.setattr(gdbasins.hessian, "CHUNK_ELEMENTS", 2**12)  # several chunks of directions a layer
     H = hessian(net, theta, X, y)
     np.testing.assert_allclose(H, whole, rtol=1e-13, atol=1e-15)
     assert np.all(np.isnan(H[2]))

@@ -67,17 +67,18 @@ def hessian(net: Network, theta: np.ndarray, X, y) -> np.ndarray:
     y = net._check_y(y, X)
     hidden, out_act = functions.activation(net.activation), functions.activation(net.output)
     lossfn = functions.loss(net.loss)
-    for name, missing in ((net.activation, hidden.d2f_from_a is None), (net.output, out_act.d2f_from_a is None),
-                          (net.loss, lossfn.curvature is None)):
-        if missing:
-            raise ValueError(f"The exact Hessian needs the second derivative of {name!r}, which it does not define.")
+    second = {net.activation: hidden.d2f_from_a, net.output: out_act.d2f_from_a, net.loss: lossfn.curvature}
+    for name, derivative in second.items():
+        if derivative is None:
+            raise ValueError(f"The exact Hessian needs the second derivative of {name!r}; it has none.")
     X1 = net.inputs(X)
     R, P = theta.shape
     H = np.full((R, P, P), np.nan)
     ws = net.workspace(1, X.shape[-2])
     for r in range(R):
         if np.all(np.isfinite(theta[r])):
-            _replica(net, theta[r : r + 1], X1 if X1.ndim == 2 else X1[r], y if y.ndim == 2 else y[r], ws, H[r])
+            Xr, yr = (X1, y) if X1.ndim == 2 else (X1[r], y[r])
+            _replica(net, theta[r : r + 1], Xr, yr, ws, H[r])
     return H
 
 
@@ -146,10 +147,10 @@ def _rows(l2, t, I, J, A, W, D, F1, G, C, trained, sizes) -> list[np.ndarray]:
             # R{g_l} = R{a_l}^T d_l + a_l^T R{d_l}, laid out (n_out, K, n_in [+ 1])
             Rg = (RD.reshape(n_out * K, m) @ A[l]).reshape(n_out, K, -1)
             if l == t + 1:
-                pass
+                Rg[:, k, J] += (s @ D[l]).T
             elif l > t + 1:
-                RA = F1[l - 1][:, None, :] * RZ[l - 1]
-                Rg[:, :, :n_in] += (RA.reshape(n_in * K, m) @ D[l]).T.reshape(n_out, n_in, K).transpose(0, 2, 1)
+                RA = (F1[l - 1][:, None, :] * RZ[l - 1]).reshape(n_in * K, m)
+                Rg[:, :, :n_in] += (RA @ D[l]).T.reshape(n_out, n_in, K).transpose(0, 2, 1)
             elif l2:
                 w = I < n_in  # a weight, not a bias
                 Rg[J[w], k[w], I[w]] += l2
@@ -157,12 +158,11 @@ def _rows(l2, t, I, J, A, W, D, F1, G, C, trained, sizes) -> list[np.ndarray]:
         if l > t:
             RD_prev = _product(W[l], RD)
             RD_prev *= F1[l - 1][:, None, :]
-            if G[l - 1] is None:
-                pass
-            elif l - 1 > t:
-                RD_prev += G[l - 1][:, None, :] * RZ[l - 1]
-            else:
-                RD_prev[J, k, :] += G[t][J] * x
+            g = G[l - 1]
+            if g is not None and l - 1 > t:
+                RD_prev += g[:, None, :] * RZ[l - 1]
+            elif g is not None:  # R{z_t} has one nonzero row per direction
+                RD_prev[J, k, :] += g[J] * x
             RD = RD_prev
     return blocks[::-1]
 
