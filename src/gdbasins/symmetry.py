@@ -58,7 +58,7 @@ ODD = ("tanh", "identity")
 HOMOGENEOUS = ("relu", "identity")
 
 #: Decimals kept in the sort key of :func:`canonical` (values in the chart are of order 1).
-SORT_DECIMALS = 9
+SORT_DECIMALS = 6
 #: Balancing stops when no unit needs a rescaling by more than this in log.
 BALANCE_TOL = 1e-12
 BALANCE_SWEEPS = 1000
@@ -324,7 +324,7 @@ def distinct_minima(net: Network, thetas, losses, *, rtol: float = 1e-3, loss_to
     for i, idx in enumerate(order):
         L = losses[idx]
         first = bisect.bisect_left(rep_loss, L - loss_tol * max(1.0, abs(L)))
-        best, best_d = -1, np.inf
+        best = -1
         if first < len(reps):
             cand = np.arange(first, len(reps))
             rows = np.asarray(reps)[cand]
@@ -339,7 +339,7 @@ def distinct_minima(net: Network, thetas, losses, *, rtol: float = 1e-3, loss_to
             hit = np.flatnonzero(d <= thr)
             if hit.size:
                 k = hit[np.argmin(d[hit])]  # argmin: the first of equals, i.e. the oldest group
-                best, best_d = int(cand[k]), d[k]
+                best = int(cand[k])
         if best < 0:
             reps.append(i)
             rep_loss.append(L)
