@@ -85,6 +85,7 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
         ds = dict(_defaults(schema, dataset_spec), **raw)
         ds["network"] = dict(_defaults(schema, net_spec), **(raw.get("network") or {}))
         ds.setdefault("epochs", config["epochs"])
+        ds.setdefault("seeds", config["seeds"])
         ds.setdefault("minibatch_size", config["minibatch_size"])
         n_train = _check_generator(where, ds)
         _check_network(where, ds)
@@ -100,7 +101,7 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
             for eta in grids[variant]:
                 job = {
                     "study": config["study"], "dataset": name, "variant": variant, "eta": float(eta),
-                    "seeds": config["seeds"], "epochs": ds["epochs"], "minibatch_size": ds["minibatch_size"],
+                    "seeds": ds["seeds"], "epochs": ds["epochs"], "minibatch_size": ds["minibatch_size"],
                     "network": ds["network"],
                     # only what training uses: a classification tolerance changed reruns no job
                     "tolerances": {k: tolerances[k] for k in TRAINING_TOLERANCES},

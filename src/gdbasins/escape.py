@@ -70,7 +70,7 @@ def continue_runs(net: Network, X, y, theta: np.ndarray, seeds, grids: dict, *, 
     return pd.concat(frames, ignore_index=True)
 
 
-COLUMNS = ["seed", "start_basin", "start_loss", "start_eta", "variant", "eta", "batch_size", "epochs", "diverged",
+COLUMNS = ["dataset", "seed", "start_basin", "start_loss", "start_eta", "variant", "eta", "batch_size", "epochs", "diverged",
            "final_loss", "polished_loss", "distance"]
 
 
@@ -110,4 +110,5 @@ def run_escape(dataset_path, outcomes_path, result_paths, grids: dict, settings:
     table.insert(2, "start_loss", info.loc[table["seed"], "polished_loss"].to_numpy())
     table.insert(3, "start_eta", eta)
     table.insert(7, "epochs", int(settings["epochs"]))
+    table.insert(0, "dataset", ds.name)
     return table[COLUMNS]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["loss_curves", "save", "global_share_heatmap", "best_rate_curves", "polished_levels",
-           "sharpness_accuracy", "landscape"]
+           "sharpness_accuracy", "landscape", "escape_shares", "distinct_minima", "barriers"]
 
 
 def _pyplot():
@@ -175,6 +175,92 @@ def landscape(grid_a, grid_b, loss, paths: dict, path, title: str) -> None:
     ax.plot(0, 0, "k*", ms=10, label="initial weights")
     ax.set(title=title, xlabel="direction 1", ylabel="direction 2")
     ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def escape_shares(table, path) -> None:
+    """The escape experiment: per dataset, the share of batch GD's stuck endpoints that a
+    continuation under each variant left for a lower basin (solid, with 95% Wilson intervals) and
+    the share that reached the global minimum (dashed), against the learning rate."""
+    if table.empty:
+        placeholder(path, "no escape experiment: batch GD was never stuck at its best rate")
+        return
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(table["dataset"]))
+    cols = min(4, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    for ax, dataset in zip(axes.ravel(), datasets):
+        t = table[table["dataset"] == dataset]
+        for v, c in VARIANT_COLORS.items():
+            g = t[t["variant"] == v].sort_values("eta")
+            if g.empty:
+                continue
+            err = np.vstack([g["escaped"] - g["escaped_lo"], g["escaped_hi"] - g["escaped"]])
+            ax.errorbar(g["eta"], g["escaped"], yerr=err, color=c, marker="o", ms=3, lw=1.3, capsize=2, label=v)
+            ax.plot(g["eta"], g["reached_global"], color=c, ls="--", lw=1)
+        ax.set(xscale="log", ylim=(-0.03, 1.03), title=f"{dataset} ({int(t['starts'].iloc[0])} starts)",
+               xlabel="learning rate of the continuation")
+        ax.title.set_fontsize(9)
+    for ax in axes.ravel()[len(datasets):]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("share escaped (solid) / global (dashed)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Escape experiment: continuing batch GD's stuck endpoints", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def distinct_minima(found, path) -> None:
+    """Distinct minima up to symmetry: per dataset, each minimum's loss above the lowest (log
+    scale) against how many runs of each variant found it."""
+    if found.empty:
+        placeholder(path, "no distinct minima to show")
+        return
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(found["dataset"]))
+    cols = min(4, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    offsets = {"batch": 0.9, "minibatch": 1.0, "sgd": 1.1}
+    for ax, dataset in zip(axes.ravel(), datasets):
+        g = found[found["dataset"] == dataset]
+        gap = np.maximum(g["gap"].to_numpy(dtype=float), 1e-12)
+        for v, c in VARIANT_COLORS.items():
+            n = g[v].to_numpy(dtype=float) if v in g else np.zeros(len(g))
+            keep = n > 0
+            ax.scatter(gap[keep] * offsets[v], n[keep], s=9, color=c, alpha=0.7, label=v)
+        ax.set(xscale="log", yscale="log", title=f"{dataset}: {len(g)} distinct minima", xlabel="loss above the lowest")
+        ax.title.set_fontsize(9)
+    for ax in axes.ravel()[len(datasets):]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("runs that ended there")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def barriers(table, path) -> None:
+    """Barrier heights from non-global minima to the nearest global minimum: the straight path
+    and the low-loss path found by path optimisation, per dataset (log scale; 0 drawn at 1e-12)."""
+    if table.empty:
+        placeholder(path, "no barriers measured (no non-global minimum)")
+        return
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(datasets) + 2), 3.4))
+    for i, dataset in enumerate(datasets):
+        g = table[table["dataset"] == dataset]
+        for dx, col, c, lab in ((-0.15, "straight_barrier", "0.5", "straight path"),
+                                (0.15, "path_barrier", "C1", "optimised path")):
+            ax.scatter(np.full(len(g), i + dx), np.maximum(g[col].to_numpy(dtype=float), 1e-12), s=12, color=c,
+                       label=lab if i == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("barrier height (loss above the higher end)")
+    ax.legend(fontsize=7)
+    ax.set_title("Barriers between non-global minima and the nearest global minimum", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 

@@ -22,6 +22,7 @@ from .classify import LEVEL_WINDOW
 from .blas import kernels
 from .datasets import Dataset
 from .endpoints import OUTCOMES, Tolerances
+from .stats import holm
 from .job import dataset_salt, load_results, network_for
 from .landscape import plane, project, slice_loss
 from .train import train
@@ -71,14 +72,16 @@ def _md(df: pd.DataFrame) -> str:
 
 def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config: dict, out_dir, *,
           code_version: str = "unknown", absent: list[str] | None = None, landscapes: bool = True,
-          cost_path=None) -> dict:
+          cost_path=None, escape_paths=(), minima_paths=(), barrier_paths=()) -> dict:
     """Build the report in ``out_dir``; returns the paths written (name -> path). ``dataset_paths``
     maps dataset names to their files (the landscapes retrain one seed on them); ``cost_path`` is
     the ``unit_cost`` table (seconds per update of one network; without it speeds in seconds are
     not reported and claim 3 rests on updates).
 
     ``absent``: job keys with no results (a partial report, allowed only when asked for); the
-    report's first line lists them.
+    report's first line lists them. ``escape_paths``, ``minima_paths`` and ``barrier_paths`` are the
+    landscape experiments' per-dataset tables (rules escape and minima); without them their
+    sections say they were not run.
     """
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -98,12 +101,18 @@ def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config
     robustness = _robustness(runs, cost, settings, tol, gaps)
     speeds = _speeds(runs, table, best)
     timings = _timings(timing_paths)
+    spurious = report.spurious_table(runs, best, tol)
+    L_star = runs.groupby("dataset")["L_star"].first().to_dict()
+    escape = report.escape_table(_concat(escape_paths), L_star, tol)
+    found = _concat(minima_paths)
+    barriers = _concat(barrier_paths)
 
     written = {}
     for name, df in (("outcomes", table), ("best_rates", best), ("paired", paired), ("tolerance", tolerance),
                      ("minima_levels", levels), ("claims", verdicts), ("claims_by_tolerance", robustness),
                      ("speeds", speeds), ("unit_cost", cost if cost is not None else pd.DataFrame()),
-                     ("timings", timings)):
+                     ("timings", timings), ("spurious", spurious), ("escape", escape), ("distinct_minima", found),
+                     ("barriers", barriers)):
         path = out / "tables" / f"{name}.csv"
         files.write_text(path, df.to_csv(index=False, float_format="%.6g"))
         written[name] = path
@@ -114,13 +123,26 @@ def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config
         j = meta["job"]
         results[(j["dataset"], j["variant"], j["eta"])] = (histories, meta, arrays)
     figs = _figures(runs, table, best, results, dataset_paths, out / "figures", landscapes)
+    for name, draw, df in (("escape_share", plots.escape_shares, escape), ("distinct_minima", plots.distinct_minima, found),
+                           ("barriers", plots.barriers, barriers)):
+        figs[name] = out / "figures" / f"{name}.png"
+        draw(df, figs[name])
     written.update(figs)
+    experiments = {"spurious": spurious, "escape": escape, "found": found, "barriers": barriers,
+                   "ran": {"escape": bool(escape_paths), "minima": bool(minima_paths)}}
     md = _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness, speeds, cost, timings, config,
-                   tol, settings, gaps, code_version, absent, figs, out)
+                   tol, settings, gaps, code_version, absent, figs, out, experiments)
     files.write_text(out / "README.md", md)
     files.write_text(out / "index.html", _html(md))
     written.update(readme=out / "README.md", html=out / "index.html")
     return written
+
+
+def _concat(paths) -> pd.DataFrame:
+    """The per-dataset tables at ``paths`` as one (empty when there are none or all are empty)."""
+    frames = [pd.read_csv(p) for p in paths if Path(p).stat().st_size]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _robustness(runs, cost, settings, tol, gaps) -> pd.DataFrame:
@@ -292,8 +314,110 @@ def _checks(runs, best, settings) -> list[str]:
     return lines
 
 
+def _escape_bearing(escape: pd.DataFrame, best: pd.DataFrame, settings) -> list[str]:
+    """Claim 2 tested directly: per dataset, SGD (and mini-batch) continued at its best rate
+    against the control, by the rule :data:`ESCAPE_RULE`."""
+    rows = []
+    for r in best[best["variant"] != "batch"].itertuples():
+        e = escape[(escape["dataset"] == r.dataset) & (escape["variant"] == r.variant) & np.isclose(escape["eta"], r.eta)]
+        if not e.empty:
+            rows.append(e.iloc[0])
+    if not rows:
+        return ["No dataset had stuck batch runs to start from, or no variant's best rate was continued."]
+    df = pd.DataFrame(rows).reset_index(drop=True)
+    df["p_holm"] = np.nan
+    for v, g in df.groupby("variant"):
+        df.loc[g.index, "p_holm"] = holm(g["p_value"].fillna(1.0).to_numpy())
+    lines = []
+    for e in df.itertuples():
+        if e.p_holm < settings.alpha and e.vs_control_lo > 0:
+            word = "**escapes more often than batch GD**"
+        elif e.vs_control_hi < settings.margin:
+            word = "**does not escape more often** (interval below the margin)"
+        else:
+            word = "cannot tell"
+        lines.append(f"- {e.dataset}, {e.variant} at its best rate {e.eta:g}: escaped from {e.escaped:.0%} "
+                     f"[{e.escaped_lo:.0%}, {e.escaped_hi:.0%}] of {int(e.starts)} stuck starts, "
+                     f"reached the global minimum from {e.reached_global:.0%}; against the control: "
+                     f"{e.vs_control:+.2f} [{e.vs_control_lo:+.2f}, {e.vs_control_hi:+.2f}], Holm p = {_p(e.p_holm)}: {word}.")
+    return lines
+
+
+ESCAPE_RULE = ("A variant **escapes more often than batch GD** on a dataset when, on the same stuck starts, its share "
+               "escaped at its best rate exceeds the control's (batch GD continued at the rate it got stuck at) with "
+               "Holm p < alpha (across datasets) and an interval above 0; it **does not** when the interval of the "
+               "difference lies below the margin; else the data cannot tell.")
+
+BARRIER_RULE = ("A non-global minimum is **behind a real barrier** when even the optimised path to the nearest global "
+                "minimum climbs more than `converged_gap` above the higher end: SGD hovers about that much above its "
+                "minimum, so a lower barrier is no obstacle to its noise.")
+
+
+def _landscape_sections(ex: dict, best, settings, tol, rel) -> list[str]:
+    lines = ["## Where local minima are real", "",
+             "Batch GD can only be stuck in local minima where there are some. The share of runs ending in a "
+             "non-global **local minimum** (strict; certified non-smooth at a ReLU kink, `non_smooth` = the share of "
+             "those; or flat), at each variant's best rate on the test seeds, with its 95% Wilson interval, beside "
+             "the other endpoints:", "", _md(ex["spurious"]), ""]
+    lines += ["### The escape experiment", ""]
+    if not ex["ran"]["escape"]:
+        lines += ["Not run (the report was built without the escape tables).", ""]
+    else:
+        lines += ["Batch GD's stuck endpoints (local and flat minima, plateaus) at its best rate, continued from there "
+                  "under every variant at every rate of its grid; batch GD is the control. `escaped`: the polished "
+                  f"endpoint is lower than the start by more than {tol.escape:g}; `reached_global`: within "
+                  f"{tol.global_gap:g} of L*. `vs_control`: the paired difference in the escaped share against batch "
+                  "GD continued at the rate it got stuck at, with Newcombe's interval and McNemar's p.", "",
+                  f"Rule: {ESCAPE_RULE}", ""]
+        lines += _escape_bearing(ex["escape"], best, settings) + [""]
+        if "escape_share" in rel:
+            lines += [f"![Escape experiment]({rel['escape_share']})", ""]
+        if not ex["escape"].empty:
+            lines += [_md(ex["escape"]), ""]
+    lines += ["### Distinct minima up to symmetry", ""]
+    found, bars = ex["found"], ex["barriers"]
+    if not ex["ran"]["minima"]:
+        lines += ["Not run (the report was built without the minima tables).", ""]
+    elif found.empty:
+        lines += ["No polished endpoint to compare.", ""]
+    else:
+        lines += ["Two endpoints are the same minimum when their parameters agree up to a permutation of the hidden "
+                  "units (and a sign flip of a unit for odd activations, a positive rescaling for ReLU units feeding a "
+                  "trained layer) and their losses agree. Per dataset: how many distinct minima the runs found, the "
+                  "gaps of the lowest few above the lowest, and how many distinct minima each variant reached:", ""]
+        lines += [_md(_minima_summary(found)), ""]
+        if "distinct_minima" in rel:
+            lines += [f"![Distinct minima]({rel['distinct_minima']})", ""]
+        lines += ["### Barriers between minima", "", f"Rule: {BARRIER_RULE}", ""]
+        if bars.empty:
+            lines += ["No non-global minimum to measure a barrier from.", ""]
+        else:
+            real = bars["path_barrier"] > tol.converged_gap
+            lines += ["From the non-global minima found most often to the nearest global minimum (after aligning the "
+                      "symmetry): the highest loss above the higher end on the straight path, and on a low-loss path "
+                      "(a quadratic Bezier curve optimised by gradient steps, Garipov et al. 2018; Draxler et al. 2018). "
+                      + "; ".join(f"{d}: {int(g.sum())} of {len(g)} behind a real barrier"
+                                  for d, g in real.groupby(bars["dataset"], sort=False)) + ".", "",
+                      _md(bars), ""]
+            if "barriers" in rel:
+                lines += [f"![Barriers]({rel['barriers']})", ""]
+    return lines
+
+
+def _minima_summary(found: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for dataset, g in found.groupby("dataset", sort=False):
+        g = g.sort_values("loss")
+        row = {"dataset": dataset, "distinct_minima": len(g), "runs": int(g["count"].sum()),
+               "lowest_loss": float(g["loss"].iloc[0]),
+               "next_gaps": ", ".join(f"{x:.2g}" for x in g["gap"].iloc[1:5])}
+        row.update({f"{v}_found": int((g[v] > 0).sum()) for v in report.VARIANT_ORDER if v in g})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness, speeds, cost, timings, config,
-              tol, settings, gaps, code_version, absent, figs, out: Path) -> str:
+              tol, settings, gaps, code_version, absent, figs, out: Path, experiments=None) -> str:
     rel = {k: Path(v).relative_to(out).as_posix() for k, v in figs.items()}
     lines = []
     if absent:
@@ -304,7 +428,7 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
     per_ds = verdicts[verdicts["dataset"] != "overall"]
     lines += ["## Headline", "",
               f"{len(runs)} runs: {runs['dataset'].nunique()} datasets, {len(table)} (dataset, variant, learning rate) "
-              f"cells, {config['seeds']} seeds each. Each claim is tested against its alternative on the same seeds; "
+              f"cells, {_seed_counts(runs)}. Each claim is tested against its alternative on the same seeds; "
               f"every verdict shows its effect with a 95% interval and its Holm-corrected p (alpha = {settings.alpha:g}, "
               f"smallest effect that matters = {settings.margin:g}).", "",
               "| claim | overall | by dataset: verdict, effect [95% interval], Holm p |", "|---|---|---|"]
@@ -346,14 +470,16 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
                       + ("the verdict is the same at every gap." if not flips else
                          "it **changes** for " + "; ".join(f"{r[1]} ({' / '.join(r[2:])})" for r in flips) + ".")]
         lines.append("")
+    if experiments is not None:
+        lines += _landscape_sections(experiments, best, settings, tol, rel)
     lines += ["## Where the runs ended", "",
-              f"Per dataset, variant and learning rate ({config['seeds']} seeds each). After the budget: the outcome "
+              f"Per dataset, variant and learning rate ({_seed_counts(runs)}). After the budget: the outcome "
               "shares (`global` with its 95% Wilson interval; `unconverged` runs were still travelling). Where runs "
               "ended: `ended_global`, `ended_stuck` (polished basin, converged or not). `arrival_defined` is the share of "
               "converged runs whose arrival is defined; times are medians over converged runs that arrived "
               "(`median_epochs_to_global` over those that arrived in the global minimum). "
               "`above_2_over_eta` counts converged runs in a minimum sharper than 2/eta.", ""]
-    cols = ["dataset", "variant", "eta", "epochs", "seeds", "global", "global_lo", "global_hi", "local", "plateau",
+    cols = ["dataset", "variant", "eta", "epochs", "seeds", "global", "global_lo", "global_hi", "local", "flat", "plateau",
             "saddle", "unresolved", "unconverged", "diverged", "ended_global", "ended_stuck", "converged",
             "arrival_defined", "median_epochs_to_arrive", "median_updates_to_arrive", "median_epochs_to_global", "median_descent_share", "median_sharpness", "above_2_over_eta",
             "median_test_accuracy"]
@@ -418,6 +544,14 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
               f"- Code version `{code_version}`; " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
               "", "Config:", "", "```json", json.dumps(config, indent=1, sort_keys=True), "```", ""]
     return "\n".join(lines)
+
+
+def _seed_counts(runs) -> str:
+    """"200 seeds each", or per dataset when datasets differ."""
+    n = runs.groupby("dataset")["seed"].nunique()
+    if n.nunique() == 1:
+        return f"{int(n.iloc[0])} seeds each"
+    return "seeds per cell: " + ", ".join(f"{d} {int(k)}" for d, k in n.items())
 
 
 def _outcome_summary(runs, best) -> str:

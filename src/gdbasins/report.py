@@ -24,7 +24,7 @@ from .endpoints import MINIMA, OUTCOMES, Tolerances, classify
 from .stats import mcnemar, paired_difference, wilson
 
 __all__ = ["wilson", "mcnemar", "halves", "outcome_table", "best_rates", "paired_table", "tolerance_table",
-           "minima_levels", "seconds_to_arrive", "escape_table", "VARIANT_ORDER", "STUCK", "MINIMA",
+           "minima_levels", "seconds_to_arrive", "escape_table", "spurious_table", "VARIANT_ORDER", "STUCK", "MINIMA",
            "CONVERGED_TARGET"]
 
 VARIANT_ORDER = ["batch", "minibatch", "sgd"]
@@ -253,4 +253,27 @@ def escape_table(escape: pd.DataFrame, L_star: dict, tol: Tolerances) -> pd.Data
         c = paired_difference(g.loc[seeds, "escaped"], control.loc[seeds, "escaped"])
         row.update(vs_control=c["diff"], vs_control_lo=c["lo"], vs_control_hi=c["hi"], p_value=c["p"])
         rows.append(row)
+    return _sorted(pd.DataFrame(rows))
+
+
+def spurious_table(runs: pd.DataFrame, best: pd.DataFrame, tol: Tolerances) -> pd.DataFrame:
+    """Per dataset x variant at its best rate, on the test seeds: the share of runs that ended in
+    a non-global local minimum (polished basin in :data:`MINIMA`: strict, certified non-smooth or
+    flat) with its 95% Wilson interval, beside the shares in the global minimum, on plateaus, at
+    saddles and unresolved -- the spurious minima the explainer's claims are about. ``non_smooth``
+    is the share of local minima certified by perturbation at a kink (gradient norm above
+    ``tol.grad``)."""
+    runs = runs.reset_index(drop=True)
+    test = runs[halves(runs).isin(["test", "both"])]
+    rows = []
+    for r in best.itertuples():
+        g = test[(test["dataset"] == r.dataset) & (test["variant"] == r.variant) & (test["eta"] == r.eta)]
+        n = len(g)
+        k = int(g["basin"].isin(MINIMA).sum())
+        lo, hi = wilson(k, n)
+        rows.append({"dataset": r.dataset, "variant": r.variant, "eta": r.eta, "seeds": n,
+                     "local_minimum": k / n if n else np.nan, "local_lo": lo, "local_hi": hi,
+                     "non_smooth": float((g["basin"].eq("local") & (g["grad_norm"] > tol.grad)).sum() / k) if k else np.nan,
+                     **{b: float((g["basin"] == b).mean()) if n else np.nan
+                        for b in ("global", "local", "flat", "plateau", "saddle", "unresolved", "diverged")}})
     return _sorted(pd.DataFrame(rows))

@@ -10,12 +10,19 @@ TABLES = [
     "speeds",
     "unit_cost",
     "timings",
+    "spurious",
+    "escape",
+    "distinct_minima",
+    "barriers",
 ]
 FIGURES = [
     "global_share",
     "loss_curves_best_rates",
     "polished_levels",
     "sharpness_accuracy",
+    "escape_share",
+    "distinct_minima",
+    "barriers",
 ]
 
 
@@ -28,6 +35,8 @@ rule report:
         timings=[f"{run_dir(*k)}/timing.json" for k in JOBS],
         cost=f"{ROOT}/unit_cost.csv",
         escape=expand(f"{ROOT}/escape/{{dataset}}.csv", dataset=DATASETS),
+        minima=expand(f"{ROOT}/minima/{{dataset}}.csv", dataset=DATASETS),
+        barriers=expand(f"{ROOT}/barriers/{{dataset}}.csv", dataset=DATASETS),
         datasets=expand(f"{ROOT}/datasets/{{dataset}}.npz", dataset=DATASETS),
         store=f"{ROOT}/tracking.json",
         # the summary run comes after every job's runs

@@ -18,7 +18,8 @@ code = tracking.code_version()
 datasets = dict(zip(snakemake.params.dataset_names, snakemake.input.datasets, strict=True))
 written = render.build(snakemake.input.outcomes, snakemake.input.results, snakemake.input.timings,
                        datasets, snakemake.params.config, out_dir, code_version=code,
-                       cost_path=snakemake.input.cost)
+                       cost_path=snakemake.input.cost, escape_paths=snakemake.input.escape,
+                       minima_paths=snakemake.input.minima, barrier_paths=snakemake.input.barriers)
 logging.info("wrote the report to %s", out_dir)
 store = json.load(open(snakemake.input.store))
 stopwatch = tracking.Stopwatch()
