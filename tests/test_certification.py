@@ -94,3 +94,12 @@ def test_bad_certification_settings_are_refused():
         Certification(radius=0.0)
     with pytest.raises(ValueError, match="'directions' of the perturbation test must be an integer >= 1"):
         Certification(directions=0)
+
+
+def test_each_minimum_says_how_it_was_certified():
+    from gdbasins.classify import certificate
+
+    table = {"grad_norm": np.array([0.0, 0.5, 0.0, 0.0]), "eig_min": np.array([0.1, 0.5, 0.0, 0.1]),
+             "certify_loss": np.array([np.nan, 0.5, 0.3, np.nan])}
+    basin = np.array(["local", "local", "flat", "global"])
+    assert list(certificate(table, basin, Tolerances())) == ["hessian", "perturbation", "perturbation", ""]

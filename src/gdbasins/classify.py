@@ -75,6 +75,19 @@ def descent_share(loss: np.ndarray, stop: np.ndarray) -> np.ndarray:
     return out
 
 
+def certificate(table, basin, tol: Tolerances) -> np.ndarray:
+    """How each local or flat minimum was certified: ``hessian`` (stationary, every eigenvalue
+    above ``eig``: a strict minimum), ``perturbation`` (the perturbation test found no lower loss:
+    a flat minimum, or a non-smooth one at a kink), ``""`` for every other label."""
+    basin = np.asarray(basin)
+    tested = np.isfinite(np.asarray(table["certify_loss"], dtype=float)) if "certify_loss" in table else False
+    with np.errstate(invalid="ignore"):
+        strict = (np.asarray(table["grad_norm"], dtype=float) <= tol.grad) & (
+            np.asarray(table["eig_min"], dtype=float) > tol.eig)
+    return np.select([(basin == "local") & strict, np.isin(basin, ["local", "flat"]) & tested],
+                     ["hessian", "perturbation"], default="")
+
+
 def outcomes_table(result_paths, tol: Tolerances) -> pd.DataFrame:
     """One row per run (seed) of every job in ``result_paths``, all of one dataset: its job, its
     endpoint measurements, L*, the outcome, when it arrived (epochs and updates, NaN if it never
@@ -95,6 +108,7 @@ def outcomes_table(result_paths, tol: Tolerances) -> pd.DataFrame:
         })
         df = pd.concat([head, df.drop(columns="seed")], axis=1)
         df["outcome"], df["basin"], df["converged"] = outcome, basin, converged
+        df["certificate"] = certificate(df, basin, tol)
         df["L_star"], df["L_star_source"] = L_star, source
         df["gap"] = df["polished_loss"] - L_star
         df["final_loss"] = final["loss"]

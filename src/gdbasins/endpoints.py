@@ -55,9 +55,9 @@ __all__ = ["Tolerances", "Certification", "TRAINING_TOLERANCES", "OUTCOMES", "MI
            "analyse", "certify", "classify", "piecewise_smooth"]
 
 #: The tolerances a training job uses (counting flat and negative Hessian eigenvalues, deciding
-#: whether to try an escape, which points the perturbation test examines); the others only
-#: classify, after training.
-TRAINING_TOLERANCES = ("eig", "grad")
+#: whether to try an escape, which points the perturbation test examines and when a stalled
+#: point moves on); the others only classify, after training.
+TRAINING_TOLERANCES = ("eig", "grad", "escape")
 
 OUTCOMES = ("global", "local", "flat", "plateau", "saddle", "unresolved", "unconverged", "diverged")
 
@@ -100,17 +100,20 @@ class Certification:
     """The perturbation test of a polished point: ``directions`` copies, each moved by ``radius``
     (Euclidean, in parameter space) in a direction drawn uniformly on the sphere, re-polished by
     L-BFGS for at most ``maxiter`` iterations. The directions come from a generator seeded by
-    ``seed`` and the replica's index, so a job's result is reproducible bit for bit."""
+    ``seed`` and the replica's index, so a job's result is reproducible bit for bit. At a kink
+    where a copy reached a lower loss, the point moves there and is tested again, at most
+    ``rounds`` tests in all."""
 
     radius: float = 1e-3
     directions: int = 4
     maxiter: int = 500
+    rounds: int = 3
     seed: int = 0
 
     def __post_init__(self):
         if not (isinstance(self.radius, (int, float)) and np.isfinite(self.radius) and self.radius > 0):
             raise ValueError(f"The 'radius' of the perturbation test must be a number > 0. Got {self.radius!r} instead.")
-        for name in ("directions", "maxiter"):
+        for name in ("directions", "maxiter", "rounds"):
             v = getattr(self, name)
             if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
                 raise ValueError(f"The {name!r} of the perturbation test must be an integer >= 1. Got {v!r} instead.")
@@ -188,7 +191,8 @@ def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolera
     ``polished_norm``, ``eig_min``, ``eig_max`` (the sharpness), ``n_negative``, ``n_flat``
     (eigenvalues below ``-tol.eig`` and within ``+-tol.eig``), ``polish_distance``,
     ``polish_iterations``, ``escape_loss`` (NaN unless a negative eigenvalue was found) and
-    ``n_saturated`` (hidden units saturated on every sample, see the module docstring) and
+    ``n_saturated`` (hidden units saturated on a sample, see the module docstring),
+    ``certify_rounds`` (how often a point stalled at a kink moved on to a lower one) and
     ``certify_loss``, ``certify_norm`` (NaN unless the perturbation test ran: at points with flat
     directions and no negative eigenvalue, and, for a piecewise-smooth loss, at points whose
     gradient norm is above ``tol.grad``). A known ``optimum`` of the loss spares the test at
@@ -210,44 +214,78 @@ def analyse(net: Network, theta: np.ndarray, X, y, *, diverged=None, tol: Tolera
         "polished_loss", "grad_norm", "polished_norm", "eig_min", "eig_max", "polish_distance", "escape_loss",
         "certify_loss", "certify_norm")}
     table.update(n_negative=np.zeros(R, dtype=int), n_flat=np.zeros(R, dtype=int),
-                 n_saturated=np.zeros(R, dtype=int), polish_iterations=np.zeros(R, dtype=int))
+                 n_saturated=np.zeros(R, dtype=int), polish_iterations=np.zeros(R, dtype=int),
+                 certify_rounds=np.zeros(R, dtype=int))
     if todo.any():
-        p, loss, gnorm, its = polish(net, theta[todo], X, y)
-        polished[todo] = p
-        table["polished_loss"][todo], table["grad_norm"][todo] = loss, gnorm
-        table["polish_iterations"][todo] = its
-        table["polish_distance"][todo] = np.linalg.norm(p - theta[todo], axis=1)
-        table["polished_norm"][todo] = np.linalg.norm(p, axis=1)
-        table["n_saturated"][todo] = saturated_units(net, p, X)
-        H = hessian(net, p, X, y)
-        with np.errstate(invalid="ignore"):
-            eigvals, eigvecs = np.linalg.eigh(np.nan_to_num(H))
         idx = np.flatnonzero(todo)
-        table["eig_min"][idx], table["eig_max"][idx] = eigvals[:, 0], eigvals[:, -1]
-        table["n_negative"][idx] = (eigvals < -tol.eig).sum(axis=1)
-        table["n_flat"][idx] = (np.abs(eigvals) <= tol.eig).sum(axis=1)
-        for k in np.flatnonzero(eigvals[:, 0] < -tol.eig):
-            table["escape_loss"][idx[k]] = _escape(net, p[k], eigvecs[k][:, 0], X, y)
-        with np.errstate(invalid="ignore"):
-            flat = (eigvals[:, 0] >= -tol.eig) & (table["n_flat"][idx] > 0) & (gnorm <= tol.grad)
-            kink = piecewise_smooth(net) & ~(gnorm <= tol.grad) & np.isfinite(loss)
-            if optimum is not None:
-                flat &= ~(loss <= optimum + 1e-12)
-                kink &= ~(loss <= optimum + 1e-12)
-        tested = np.flatnonzero(flat | kink)
-        if tested.size:
-            c_loss, c_norm = certify(net, p[tested], X, y, certification, index=idx[tested])
-            table["certify_loss"][idx[tested]], table["certify_norm"][idx[tested]] = c_loss, c_norm
+        p, loss, gnorm, its = polish(net, theta[todo], X, y)
+        polished[idx] = p
+        table["polish_iterations"][idx] = its
+        moved = _measure(net, X, y, table, polished, idx, tol, certification, optimum)
+        # At a kink L-BFGS can stall on a slope: a perturbation that reaches a lower loss moves the
+        # point there, and it is measured and tested again, up to ``rounds`` times.
+        for _ in range(certification.rounds - 1):
+            if not moved:
+                break
+            again = np.array(sorted(moved))
+            polished[again] = np.stack([moved[r] for r in again])
+            table["certify_rounds"][again] += 1
+            moved = _measure(net, X, y, table, polished, again, tol, certification, optimum)
+        table["polish_distance"][idx] = np.linalg.norm(polished[idx] - theta[idx], axis=1)
     raw_loss[diverged] = np.nan
     table.update(diverged=diverged, raw_loss=raw_loss,
                  raw_grad_norm=np.where(diverged, np.nan, np.linalg.norm(raw_grad, axis=1)))
     return table, polished
 
 
-def certify(net: Network, points: np.ndarray, X, y, c: Certification = Certification(), *, index=None):
+def _measure(net, X, y, table, polished, idx, tol, certification, optimum) -> dict:
+    """Fill ``table``'s rows ``idx`` from the points ``polished[idx]``: loss, gradient norm, norm,
+    saturated units, the exact Hessian's eigenvalues, a saddle escape, and the perturbation test.
+    Returns the kink points (replica -> lower point) whose test reached a loss lower by more than
+    ``tol.escape``: where the polisher stalled on a slope."""
+    p = polished[idx]
+    with np.errstate(all="ignore"):
+        grad = np.empty_like(p)
+        loss, _ = full_pass(net, np.nan_to_num(p), net.inputs(net._check_X(X)), net._check_y(y, net._check_X(X)),
+                            grad_out=grad)
+    gnorm = np.linalg.norm(grad, axis=1)
+    loss[~np.isfinite(p).all(axis=1)] = np.nan
+    gnorm[~np.isfinite(p).all(axis=1)] = np.nan
+    table["polished_loss"][idx], table["grad_norm"][idx] = loss, gnorm
+    table["polished_norm"][idx] = np.linalg.norm(p, axis=1)
+    table["n_saturated"][idx] = saturated_units(net, p, X)
+    H = hessian(net, p, X, y)
+    with np.errstate(invalid="ignore"):
+        eigvals, eigvecs = np.linalg.eigh(np.nan_to_num(H))
+    table["eig_min"][idx], table["eig_max"][idx] = eigvals[:, 0], eigvals[:, -1]
+    table["n_negative"][idx] = (eigvals < -tol.eig).sum(axis=1)
+    table["n_flat"][idx] = (np.abs(eigvals) <= tol.eig).sum(axis=1)
+    table["escape_loss"][idx] = np.nan
+    for k in np.flatnonzero(eigvals[:, 0] < -tol.eig):
+        table["escape_loss"][idx[k]] = _escape(net, p[k], eigvecs[k][:, 0], X, y)
+    with np.errstate(invalid="ignore"):
+        flat = (eigvals[:, 0] >= -tol.eig) & (table["n_flat"][idx] > 0) & (gnorm <= tol.grad)
+        kink = piecewise_smooth(net) & ~(gnorm <= tol.grad) & np.isfinite(loss)
+        if optimum is not None:
+            flat &= ~(loss <= optimum + 1e-12)
+            kink &= ~(loss <= optimum + 1e-12)
+    table["certify_loss"][idx], table["certify_norm"][idx] = np.nan, np.nan
+    tested = np.flatnonzero(flat | kink)
+    if not tested.size:
+        return {}
+    c_loss, c_norm, c_point = certify(net, p[tested], X, y, certification, index=idx[tested], points_too=True)
+    table["certify_loss"][idx[tested]], table["certify_norm"][idx[tested]] = c_loss, c_norm
+    with np.errstate(invalid="ignore"):
+        lower = kink[tested] & (c_loss < loss[tested] - tol.escape)
+    return {int(idx[tested[k]]): c_point[k] for k in np.flatnonzero(lower)}
+
+
+def certify(net: Network, points: np.ndarray, X, y, c: Certification = Certification(), *, index=None,
+            points_too: bool = False):
     """The perturbation test at each row of ``points`` (n, P): ``(lowest loss, weight norm there)``
     over ``c.directions`` re-polished perturbations of radius ``c.radius``, each of shape (n,).
-    ``index`` (n,) names each point's replica, which seeds its directions (default 0..n-1)."""
+    ``index`` (n,) names each point's replica, which seeds its directions (default 0..n-1).
+    ``points_too``: also return the lowest re-polished point of each, (n, P)."""
     points = net._check_theta(points)
     n, P = points.shape
     index = np.arange(n) if index is None else np.asarray(index)
@@ -258,7 +296,10 @@ def certify(net: Network, points: np.ndarray, X, y, c: Certification = Certifica
     moved, loss, _, _ = polish(net, starts.reshape(n * c.directions, P), X, y, maxiter=c.maxiter)
     loss = np.where(np.isfinite(loss), loss, np.inf).reshape(n, c.directions)
     best = loss.argmin(axis=1)
-    norms = np.linalg.norm(moved.reshape(n, c.directions, P)[np.arange(n), best], axis=1)
+    lowest = moved.reshape(n, c.directions, P)[np.arange(n), best]
+    norms = np.linalg.norm(lowest, axis=1)
+    if points_too:
+        return loss[np.arange(n), best], norms, lowest
     return loss[np.arange(n), best], norms
 
 

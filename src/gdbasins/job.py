@@ -30,7 +30,7 @@ FAIL_JOB_VAR = "GDBASINS_FAIL_JOB"
 
 ENDPOINT_COLUMNS = ("diverged", "raw_loss", "raw_grad_norm", "polished_loss", "grad_norm", "polished_norm", "eig_min",
                     "eig_max", "n_negative", "n_flat", "polish_distance", "polish_iterations", "escape_loss",
-                    "n_saturated", "certify_loss", "certify_norm")
+                    "n_saturated", "certify_loss", "certify_norm", "certify_rounds")
 
 
 def dataset_salt(name: str) -> int:

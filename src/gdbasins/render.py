@@ -368,7 +368,7 @@ def _landscape_sections(ex: dict, best, settings, tol, rel) -> list[str]:
                   f"endpoint is lower than the start by more than {tol.escape:g}; `reached_global`: within "
                   f"{tol.global_gap:g} of L*. `vs_control`: the paired difference in the escaped share against batch "
                   "GD continued at the rate it got stuck at, with Newcombe's interval and McNemar's p.", "",
-                  f"Rule: {ESCAPE_RULE}", ""]
+                  f"Rule (its bearing on claim 2, SGD escapes local minima, tested directly): {ESCAPE_RULE}", ""]
         lines += _escape_bearing(ex["escape"], best, settings) + [""]
         if "escape_share" in rel:
             lines += [f"![Escape experiment]({rel['escape_share']})", ""]
@@ -384,11 +384,15 @@ def _landscape_sections(ex: dict, best, settings, tol, rel) -> list[str]:
         lines += ["Two endpoints are the same minimum when their parameters agree up to a permutation of the hidden "
                   "units (and a sign flip of a unit for odd activations, a positive rescaling for ReLU units feeding a "
                   "trained layer) and their losses agree. Per dataset: how many distinct minima the runs found, the "
-                  "gaps of the lowest few above the lowest, and how many distinct minima each variant reached:", ""]
+                  "gaps of the lowest few above the lowest, and how many distinct minima each variant reached. Points "
+                  "on one flat set (a free bias, a saturation plateau, a dead ReLU unit) are not merged, so there the "
+                  "count is an upper bound:", ""]
         lines += [_md(_minima_summary(found)), ""]
         if "distinct_minima" in rel:
             lines += [f"![Distinct minima]({rel['distinct_minima']})", ""]
-        lines += ["### Barriers between minima", "", f"Rule: {BARRIER_RULE}", ""]
+        lines += ["### Barriers between minima", "",
+                  f"Rule (its bearing on claim 1, batch GD gets stuck in local minima): {BARRIER_RULE} The optimised "
+                  "path is one path, so its height bounds the lowest barrier from above.", ""]
         if bars.empty:
             lines += ["No non-global minimum to measure a barrier from.", ""]
         else:
