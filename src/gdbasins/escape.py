@@ -2,7 +2,7 @@
 
 Instead of inferring escapes from where runs end, start from where batch GD got stuck and watch.
 The starting points are batch GD's non-global endpoints at its best learning rate (the report's
-rule, :func:`gdbasins.report.best_rates`, on the selection seeds): polished points labelled
+rule, :func:`gdbasins.selection.best_rates`, on the selection seeds): polished points labelled
 ``local`` (strict or certified non-smooth minima), ``flat`` or ``plateau``. Each is continued for
 a stated budget under every variant at every rate of its grid, batch GD included as the control
 (paired: the same starts under every variant). A continued run **escaped** when its polished
@@ -82,7 +82,7 @@ def run_escape(dataset_path, outcomes_path, result_paths, grids: dict, settings:
     when batch GD was never stuck)."""
     from .datasets import Dataset
     from .job import dataset_salt, load_results, network_for
-    from .report import best_rates
+    from .selection import best_rates
 
     outcomes = pd.read_csv(outcomes_path)
     best = best_rates(outcomes)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .endpoints import Tolerances
-from .report import VARIANT_ORDER
+from .selection import VARIANT_ORDER
 from .symmetry import barriers, distinct_minima
 
 __all__ = ["run_minima", "MINIMA_COLUMNS", "BARRIER_COLUMNS"]
