@@ -60,3 +60,14 @@ def digest(script: str | Path, package: Path = PACKAGE) -> str:
         h.update(f"{name}\0{len(content)}\0".encode())
         h.update(content)
     return h.hexdigest()[:16]
+
+
+def file_digest(*paths) -> str:
+    """SHA-256 (first 16 hex digits) of the given files, with their names: for a rule whose
+    digest must not follow every lazy import (see ``store_code`` in ``workflow/rules/common.smk``)."""
+    h = hashlib.sha256()
+    for path in map(Path, paths):
+        content = path.read_bytes()
+        h.update(f"{path.name}\0{len(content)}\0".encode())
+        h.update(content)
+    return h.hexdigest()[:16]

@@ -68,6 +68,19 @@ def code(script):
     return sources.digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
+def store_code():
+    """Digest of what creates the tracking store: ``init_tracking.py``, ``tracking.py`` and the
+    small modules it needs at the top, not the engine ``tracking.py`` loads lazily for models.
+    Every training job depends on the store (ancient: a new store re-logs, it does not retrain),
+    and Snakemake does not check the params of jobs downstream of a job it reruns; with the full
+    digest, an edit to the engine reran the store and hid the training jobs' changed code, so
+    nothing was retrained."""
+    return sources.file_digest(
+        Path(workflow.basedir) / "workflow" / "scripts" / "init_tracking.py",
+        *(sources.PACKAGE / f"{m}.py" for m in ("__init__", "blas", "files", "tracking")),
+    )
+
+
 def job_spec(wildcards):
     return JOBS[(wildcards.dataset, wildcards.variant, wildcards.eta)]
 

@@ -10,7 +10,7 @@ rule init_tracking:
     conda:
         "../../environment.yml"
     params:
-        code=code("init_tracking.py"),
+        code=store_code(),
         uri=TRACKING_URI,
         experiment=EXPERIMENT,
         artifacts=str(Path("mlartifacts").resolve()),
