@@ -77,7 +77,10 @@ def store_code():
     nothing was retrained."""
     return sources.file_digest(
         Path(workflow.basedir) / "workflow" / "scripts" / "init_tracking.py",
-        *(sources.PACKAGE / f"{m}.py" for m in ("__init__", "blas", "files", "tracking")),
+        *(
+            sources.PACKAGE / f"{m}.py"
+            for m in ("__init__", "blas", "files", "tracking")
+        ),
     )
 
 
