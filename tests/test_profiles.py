@@ -37,7 +37,7 @@ def test_slurm_profile_sets_runtime_memory_and_cpus_per_rule(tmp_path):
     proc = snakemake(tmp_path, "-n", "--workflow-profile", str(profile))
     assert f"workflow specific profile {profile}" in proc.stderr
     resources = job_resources(proc.stdout)
-    rules = {"make_dataset", "init_tracking", "train", "classify", "unit_cost", "track", "report"}
+    rules = {"make_dataset", "init_tracking", "train", "classify", "unit_cost", "escape", "minima", "track", "report"}
     assert set(settings["set-resources"]) == rules <= set(resources)
     for rule, wanted in settings["set-resources"].items():
         assert {"runtime", "mem_mb", "cpus_per_task"} <= set(wanted)

@@ -179,6 +179,19 @@ def landscape(grid_a, grid_b, loss, paths: dict, path, title: str) -> None:
     save(fig, path)
 
 
+def _panels(table, cols: int = 4):
+    """A grid of panels, one per dataset of ``table`` in order of appearance, up to ``cols`` a
+    row (unused ones hidden): ``(fig, axes, [(ax, (dataset, rows of table)), ...])``."""
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(table["dataset"]))
+    cols = min(cols, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.ravel()[len(datasets):]:
+        ax.axis("off")
+    return fig, axes, [(ax, (d, table[table["dataset"] == d])) for ax, d in zip(axes.ravel(), datasets)]
+
+
 def escape_shares(table, path) -> None:
     """The escape experiment: per dataset, the share of batch GD's stuck endpoints that a
     continuation under each variant left for a lower basin (solid, with 95% Wilson intervals) and
@@ -186,13 +199,8 @@ def escape_shares(table, path) -> None:
     if table.empty:
         placeholder(path, "no escape experiment: batch GD was never stuck at its best rate")
         return
-    plt = _pyplot()
-    datasets = list(dict.fromkeys(table["dataset"]))
-    cols = min(4, len(datasets))
-    rows = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
-    for ax, dataset in zip(axes.ravel(), datasets):
-        t = table[table["dataset"] == dataset]
+    fig, axes, panels = _panels(table)
+    for ax, (dataset, t) in panels:
         for v, c in VARIANT_COLORS.items():
             g = t[t["variant"] == v].sort_values("eta")
             if g.empty:
@@ -203,8 +211,6 @@ def escape_shares(table, path) -> None:
         ax.set(xscale="log", ylim=(-0.03, 1.03), title=f"{dataset} ({int(t['starts'].iloc[0])} starts)",
                xlabel="learning rate of the continuation")
         ax.title.set_fontsize(9)
-    for ax in axes.ravel()[len(datasets):]:
-        ax.axis("off")
     axes[0, 0].set_ylabel("share escaped (solid) / global (dashed)")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Escape experiment: continuing batch GD's stuck endpoints", fontsize=10)
@@ -218,14 +224,9 @@ def distinct_minima(found, path) -> None:
     if found.empty:
         placeholder(path, "no distinct minima to show")
         return
-    plt = _pyplot()
-    datasets = list(dict.fromkeys(found["dataset"]))
-    cols = min(4, len(datasets))
-    rows = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    fig, axes, panels = _panels(found)
     offsets = {"batch": 0.9, "minibatch": 1.0, "sgd": 1.1}
-    for ax, dataset in zip(axes.ravel(), datasets):
-        g = found[found["dataset"] == dataset]
+    for ax, (dataset, g) in panels:
         gap = np.maximum(g["gap"].to_numpy(dtype=float), 1e-12)
         for v, c in VARIANT_COLORS.items():
             n = g[v].to_numpy(dtype=float) if v in g else np.zeros(len(g))
@@ -233,8 +234,6 @@ def distinct_minima(found, path) -> None:
             ax.scatter(gap[keep] * offsets[v], n[keep], s=9, color=c, alpha=0.7, label=v)
         ax.set(xscale="log", yscale="log", title=f"{dataset}: {len(g)} distinct minima", xlabel="loss above the lowest")
         ax.title.set_fontsize(9)
-    for ax in axes.ravel()[len(datasets):]:
-        ax.axis("off")
     axes[0, 0].set_ylabel("runs that ended there")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
