@@ -130,7 +130,8 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
     cfg = smoke_config()
     cfg["variants"]["sgd"] = [0.01, 0.2]  # 0.1 -> 0.2, every dataset but teacher (own grid)
     proc = snakemake(study, "-n", config=cfg)
-    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "track": 4, "report": 1, "all": 1}
+    assert dry_run_jobs(proc) == {"train": 4, "classify": 4, "escape": 4, "minima": 4, "track": 4, "report": 1,
+                                  "all": 1}
     outputs = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("output:")]
     assert any("eta=0.2/" in line for line in outputs) and not any("eta=0.01/" in line for line in outputs)
 
@@ -141,7 +142,7 @@ def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
 ])
 def test_a_classification_tolerance_reruns_classification_not_training(study, key, value):
     proc = snakemake(study, "-n", config=smoke_config(**{key: value}))
-    assert dry_run_jobs(proc) == {"classify": 6, "track": 6, "report": 1, "all": 1}
+    assert dry_run_jobs(proc) == {"classify": 6, "escape": 6, "minima": 6, "track": 6, "report": 1, "all": 1}
 
 
 @pytest.mark.parametrize("key,value", [("tolerances", {"grad": 1e-5}), ("tolerances", {"escape": 1e-5}),
