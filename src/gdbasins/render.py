@@ -308,9 +308,13 @@ def _checks(runs, best, settings) -> list[str]:
     if (half == "both").any():
         lines.append("**One seed per cell: best rates are chosen and tested on the same seed.**")
     else:
-        lo, hi = report.wilson(n_test // 2, n_test) if n_test else (np.nan, np.nan)
-        lines.append(f"Seeds: {n_sel} select each variant's best rate, the other {n_test} test the claims at it; on "
-                     f"{n_test} seeds a share near 0.5 has a 95% interval about ±{(hi - lo) / 2:.2f} wide.")
+        per = runs.assign(half=half).groupby("dataset").apply(
+            lambda g: (g.loc[g["half"] == "select", "seed"].nunique(), g.loc[g["half"] != "select", "seed"].nunique()))
+        for (n_sel, n_test), names in per.groupby(per).groups.items():
+            lo, hi = report.wilson(n_test // 2, n_test) if n_test else (np.nan, np.nan)
+            where = "" if len(per.unique()) == 1 else f" ({', '.join(sorted(names))})"
+            lines.append(f"Seeds{where}: {n_sel} select each variant's best rate, the other {n_test} test the claims "
+                         f"at it; on {n_test} seeds a share near 0.5 has a 95% interval about ±{(hi - lo) / 2:.2f} wide.")
     return lines
 
 
