@@ -197,7 +197,8 @@ def test_jobs_without_a_shared_file_system_get_everything_from_storage(server, t
     assert proc.returncode == 0, proc.stderr[-3000:] + "".join(
         f"\n--- job log {log.name} ---\n{log.read_text()[-3000:]}" for log in failed)
     submitted = proc.stderr.count("with external jobid")
-    assert submitted == 1 + 1 + 6 + 1 + 1 + 1 + 1  # dataset, store, training, classify, unit cost, track, report
+    # dataset, store, training, classify, unit cost, escape, minima, track, report
+    assert submitted == 1 + 1 + 6 + 1 + 1 + 1 + 1 + 1 + 1
     assert {p.read_text().strip() for p in jobs.glob("*.exit")} == {"0"}
     # one empty folder per job, filled only by the source archive and the storage's local copies
     node_dirs = sorted(nodes.iterdir())
