@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import functions
 from .checks import check_nonnegative_int, check_positive, check_positive_int
 from .network import Network
 
@@ -267,6 +268,9 @@ def _stochastic_epoch_chunk(net, theta, X1, y, eta_col, batch_size, perm) -> Non
     # One gather per epoch, sample-major (n, R, d + 1), so that each step's batch is one
     # contiguous block of memory whatever R is.
     X1p, yp = X1[perm.T], y[perm.T]
+    if batch_size == 1 and _has_sgd_path(net):
+        _sgd_epoch_one_hidden(net, theta, X1p, yp, eta_col)
+        return
     ws = net.workspace(R, batch_size)
     Vs = net.layers(theta)
     for s in range(0, n, batch_size):
@@ -275,3 +279,67 @@ def _stochastic_epoch_chunk(net, theta, X1, y, eta_col, batch_size, perm) -> Non
             ws = net.workspace(R, Xb.shape[1])
         _, grad, _ = net.objective(theta, Xb, yb, ws, value=False, Vs=Vs)
         theta -= np.multiply(grad, eta_col, out=grad)
+
+
+def _has_sgd_path(net: Network) -> bool:
+    """Whether :func:`_sgd_epoch_one_hidden` handles ``net``: one hidden layer, one output,
+    biases, a trained output layer."""
+    return len(net.sizes) == 3 and net.sizes[-1] == 1 and net.bias and not net.fixed_output
+
+
+def _sgd_epoch_one_hidden(net, theta, X1p, yp, eta_col) -> None:
+    """One SGD epoch (batch size 1) of a network with one hidden layer and one output, on the
+    gathered samples ``X1p`` (n, R, d + 1) and ``yp`` (n, R, 1), updating ``theta`` in place.
+
+    Why it exists: at batch size 1 a step of :meth:`Network.objective` is mostly Python overhead
+    and NumPy calls on tiny per-replica matrices. Here everything is set up once per epoch, and
+    the backward pass runs with the replica axis *last* ((units, R) arrays), where each NumPy
+    call is a few long contiguous loops instead of R short ones: the outer product
+    ``x^T @ delta`` of the first layer went from 18-25 us to 11 us per step at R = 512, and an
+    epoch (2-8-1 tanh/sigmoid/BCE, 1,000 samples) from 147 ms to 109 ms.
+
+    The arithmetic is the generic step's, operation for operation, so results are bit-identical:
+    the two forward products stay ``np.matmul`` on the same per-replica operands (BLAS gemv and
+    dot, whose fused multiply-adds no elementwise NumPy call reproduces), and every backward
+    product at batch size 1 is a single multiplication per element in the generic step too
+    (NumPy's matmul computes ``0 + a * b`` for a product with a core dimension of 1), so it is
+    written as one ``np.multiply``. The update ``theta -= eta * grad`` is elementwise either way.
+    """
+    R, P = theta.shape
+    n, d1 = X1p.shape[0], X1p.shape[-1]
+    h = net.sizes[1]
+    P1 = d1 * h  # parameters of the first layer, weights and biases
+    hidden, out_act = functions.activation(net.activation), functions.activation(net.output)
+    lossfn = functions.loss(net.loss)
+    f, df, out_f, delta = hidden.f, hidden.df_from_a, out_act.f, lossfn.delta
+    l2 = net.l2
+    xs = X1p[:, :, None, :]  # (n, R, 1, d + 1): the per-replica row vector of the gemv
+    xs_T = X1p.transpose(0, 2, 1)[:, :, None, :]  # (n, d + 1, 1, R): the same, replica axis last
+    ys = yp[:, :, None, :]  # (n, R, 1, 1)
+    V1, V2 = net.layers(theta)
+    W2_T = V2[:, :h, 0].T  # (h, R) view of the output weights
+    W1_T = theta[:, : (d1 - 1) * h].T.reshape(d1 - 1, h, R)  # first-layer weights, no biases
+    z1 = np.empty((R, 1, h))
+    a1 = np.ones((R, 1, h + 1))  # hidden activations with the column of ones for the bias
+    a1_h, a1_T = a1[..., :h], a1[:, 0, :].T
+    z2, a2, d2, tmp2 = (np.empty((R, 1, 1)) for _ in range(4))
+    d2_row = d2.reshape(R)
+    d1_T, tmp_T = np.empty((h, R)), np.empty((h, R))
+    grad_T = np.empty((P, R))  # the gradient, replica axis last
+    g1_T, g2_T = grad_T[:P1].reshape(d1, h, R), grad_T[P1:]
+    theta_T, eta_T = theta.T, eta_col.T
+    for s in range(n):
+        np.matmul(xs[s], V1, out=z1)
+        f(z1, a1_h)
+        np.matmul(a1, V2, out=z2)
+        out_f(z2, a2)
+        delta(z2, a2, ys[s], out_act, d2, tmp2)
+        np.multiply(a1_T, d2_row, out=g2_T)
+        np.multiply(W2_T, d2_row, out=d1_T)
+        d1_T *= df(a1_T[:h], tmp_T)
+        np.multiply(xs_T[s], d1_T, out=g1_T)
+        if l2:
+            g2_T[:h] += l2 * W2_T
+            g1_T[: d1 - 1] += l2 * W1_T
+        np.multiply(grad_T, eta_T, out=grad_T)
+        np.subtract(theta_T, grad_T, out=theta_T)
