@@ -131,7 +131,10 @@ def _mse_curvature(z, a, y, act: Activation, out, tmp):
 
 def _bce_value(z, a, y):
     # -[y log sigma(z) + (1 - y) log(1 - sigma(z))] = softplus(z) - y z, stable for any z.
-    return (np.logaddexp(0.0, z) - y * z).sum(axis=(-2, -1)) / z.shape[-2]
+    # (np.logaddexp(0.0, z) - y * z).sum(axis=(-2, -1)), with one temporary fewer.
+    t = np.logaddexp(0.0, z)
+    t -= y * z
+    return np.add.reduce(t, axis=(-2, -1)) / z.shape[-2]
 
 
 def _bce_delta(z, a, y, act: Activation, out, tmp):
