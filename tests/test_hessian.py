@@ -98,7 +98,7 @@ def test_hessian_matches_finite_differences(sizes, hidden, loss, output, l2):
     assert H.shape == (3, net.n_params, net.n_params)
     np.testing.assert_array_equal(H, H.transpose(0, 2, 1))
     rel = relative_error(H, fd_hessian(net, theta, X, y))
-    assert np.all(rel < 1e-5), rel
+    assert np.all(rel < 1e-6), rel
 
 
 @pytest.mark.parametrize("bias,fixed_output", [(False, False), (True, True), (False, True)])
@@ -109,7 +109,7 @@ def test_hessian_matches_finite_differences_without_biases_or_with_a_fixed_outpu
     net = Network((3, 4, 1), hidden, output, loss, 0.1, bias=bias, fixed_output=fixed_output)
     theta, X, y = problem(net, seed=3, m=9)
     rel = relative_error(hessian(net, theta, X, y), fd_hessian(net, theta, X, y))
-    assert np.all(rel < 1e-5), rel
+    assert np.all(rel < 1e-6), rel
 
 
 @pytest.mark.parametrize("sizes,bias,fixed_output", [
@@ -120,7 +120,7 @@ def test_hessian_without_or_with_several_hidden_layers(sizes, bias, fixed_output
     net = Network(sizes, "tanh", "sigmoid", "mse", 0.05, bias=bias, fixed_output=fixed_output)
     theta, X, y = problem(net, seed=5, m=6)
     rel = relative_error(hessian(net, theta, X, y), fd_hessian(net, theta, X, y))
-    assert np.all(rel < 1e-5), rel
+    assert np.all(rel < 1e-6), rel
 
 
 def test_hessian_of_a_linear_least_squares_problem_is_its_normal_matrix():
@@ -185,7 +185,7 @@ def test_relu_network_with_a_trained_output_matches_finite_differences_away_from
     X, y = X[far], y[far]
     H = hessian(net, theta, X, y)
     rel = relative_error(H, fd_hessian(net, theta, X, y, h=1e-6))
-    assert np.all(rel < 1e-5), rel
+    assert np.all(rel < 1e-6), rel
     if output == "relu":  # some samples have the output unit off: its rows drop out
         assert (preactivations(net, theta, X)[-1] < 0).any()
 

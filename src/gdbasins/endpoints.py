@@ -3,8 +3,10 @@ gradient and the Hessian there, and classify the basin.
 
 Definitions (``shared/DESIGN.md``, "Where a run ended"), all on the full training set:
 
-* **polished endpoint**: L-BFGS (scipy, on our own loss and gradient) from the final weights to a
-  point whose gradient norm is below ``Tolerances.grad``; it names the basin the run reached.
+* **polished endpoint**: L-BFGS (:mod:`gdbasins.lbfgs`, every replica at once, on our own loss and
+  gradient) from the final weights to a point whose gradient norm is below ``Tolerances.grad``;
+  it names the basin the run reached. (scipy's L-BFGS-B, one replica at a time, was the polisher
+  before; :func:`polish_scipy` keeps it as the reference of ``tests/test_lbfgs.py``.)
 * **outcome**, from the polished endpoint and a reference optimum ``L*``:
 
   ``diverged``     the training loss or weights became non-finite or passed the bound;
@@ -48,6 +50,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .hessian import hessian
+from .lbfgs import lbfgs
 from .network import Network
 from .train import full_pass
 
@@ -126,11 +129,22 @@ def piecewise_smooth(net: Network) -> bool:
 
 
 def polish(net: Network, theta: np.ndarray, X, y, *, gtol: float = 1e-9, maxiter: int = 20000):
-    """Run L-BFGS from each row of ``theta`` (R, P) on the full data.
+    """Run L-BFGS from each row of ``theta`` (R, P) on the full data, all replicas at once
+    (:func:`gdbasins.lbfgs.lbfgs`, its stopping rule).
 
     Returns ``(theta_polished (R, P), loss (R,), grad_norm (R,), iterations (R,))``; rows that are
     not finite stay NaN. ``gtol`` bounds the largest gradient component at the stopping point.
     """
+    res = lbfgs(net, theta, X, y, gtol=gtol, maxiter=maxiter)
+    return res.theta, res.loss, res.grad_norm, res.iterations
+
+
+polish_batched = polish
+
+
+def polish_scipy(net: Network, theta: np.ndarray, X, y, *, gtol: float = 1e-9, maxiter: int = 20000):
+    """:func:`polish` by scipy's L-BFGS-B, one replica at a time: the reference the batched
+    polisher is tested against (``tests/test_lbfgs.py``), and the polisher of the study before it."""
     theta = net._check_theta(theta)
     X = net._check_X(X)
     y = net._check_y(y, X)
@@ -261,8 +275,9 @@ def _measure(net, X, y, table, polished, idx, tol, certification, optimum) -> di
     table["n_negative"][idx] = (eigvals < -tol.eig).sum(axis=1)
     table["n_flat"][idx] = (np.abs(eigvals) <= tol.eig).sum(axis=1)
     table["escape_loss"][idx] = np.nan
-    for k in np.flatnonzero(eigvals[:, 0] < -tol.eig):
-        table["escape_loss"][idx[k]] = _escape(net, p[k], eigvecs[k][:, 0], X, y)
+    negative = np.flatnonzero(eigvals[:, 0] < -tol.eig)
+    if negative.size:
+        table["escape_loss"][idx[negative]] = _escape(net, p[negative], eigvecs[negative][:, :, 0], X, y)
     with np.errstate(invalid="ignore"):
         flat = (eigvals[:, 0] >= -tol.eig) & (table["n_flat"][idx] > 0) & (gnorm <= tol.grad)
         kink = piecewise_smooth(net) & ~(gnorm <= tol.grad) & np.isfinite(loss)
@@ -336,10 +351,12 @@ def _column(table, name, shape) -> np.ndarray:
     return np.asarray(table[name], dtype=float) if name in table else np.full(shape, np.nan)
 
 
-def _escape(net, point, direction, X, y, step: float = 1e-2) -> float:
-    """Lowest polished loss after stepping off ``point`` by +-step along ``direction``."""
-    starts = np.stack([point + step * direction, point - step * direction])
-    return float(np.nanmin(polish(net, starts, X, y)[1]))
+def _escape(net, points, directions, X, y, step: float = 1e-2) -> np.ndarray:
+    """Per row of ``points`` (n, P), the lowest polished loss after stepping off it by +-step along
+    its row of ``directions`` (n, P); all 2n starts are polished together."""
+    starts = np.concatenate([points + step * directions, points - step * directions])
+    loss = polish(net, starts, X, y)[1].reshape(2, -1)
+    return np.fmin(loss[0], loss[1])
 
 
 def classify(table, L_star, tol: Tolerances = Tolerances()):
