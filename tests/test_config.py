@@ -91,3 +91,35 @@ def test_message_is_one_line_naming_the_key(cfg, line):
 
 # Through Snakemake, in a directory that holds a finished study: test_reliability.py,
 # test_bad_configs_stop_before_any_job_and_leave_a_finished_study_untouched.
+
+
+def test_study_too_large_for_memory_is_refused_with_the_estimate_and_the_limit(monkeypatch):
+    """10^6 seeds: XOR's history alone (its 200 epochs, 5 metrics) is 2 x 8 B x 201 x 10^6 x 5,
+    15 GiB; refused before any job, naming the key, the estimate and the limit."""
+    from gdbasins.cost import MEMORY_VAR, job_memory
+    from gdbasins.network import Network
+
+    monkeypatch.delenv(MEMORY_VAR, raising=False)
+    cfg = broken(["seeds"], 10**6)
+    with pytest.raises(ConfigError) as info:
+        resolve(validate(cfg))
+    text = str(info.value)
+    assert text.startswith("config key 'seeds': each job of dataset 'xor'") and "this machine's memory" in text
+    assert "history 15 GiB" in text and "1000000 seeds, 200 epochs, 9 parameters" in text
+    # The estimate, by hand, for one small case: every part.
+    net = Network((2, 8, 1), "tanh", "sigmoid", "bce")
+    parts = job_memory(net, 75, 25, seeds=10, epochs=99, directions=3)
+    P = 2 * 8 + 8 + 8 + 1
+    assert parts == {"history": 2 * 8 * 100 * 10 * 7, "training": 8 * 10 * (4 * P + 75 * 4),
+                     "hessians": 3 * 8 * 10 * P * P, "polishing": 2 * 8 * 30 * 10 * 3 * P}
+
+
+def test_memory_limit_can_be_set_for_the_machine_the_jobs_run_on(monkeypatch):
+    from gdbasins.cost import MEMORY_VAR
+
+    monkeypatch.setenv(MEMORY_VAR, "0.01")  # 10 kB: the smoke study's jobs need more
+    with pytest.raises(ConfigError) as info:
+        resolve(validate(copy.deepcopy(GOOD)))
+    assert f"{MEMORY_VAR}=0.01" in str(info.value)
+    monkeypatch.setenv(MEMORY_VAR, "100000")
+    resolve(validate(copy.deepcopy(GOOD)))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .cost import MEMORY_VAR, job_memory, memory_limit
 from .datasets import GENERATORS, generate
 from .endpoints import TRAINING_TOLERANCES
 from .network import Network, network_from
@@ -87,8 +88,9 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
         ds.setdefault("epochs", config["epochs"])
         ds.setdefault("seeds", config["seeds"])
         ds.setdefault("minibatch_size", config["minibatch_size"])
-        n_train = _check_generator(where, ds)
-        _check_network(where, ds)
+        n_train, n_test = _check_generator(where, ds)
+        net = _check_network(where, ds)
+        _check_memory(where, raw, config, ds, net, n_train, n_test, certification)
         grids = dict(config["variants"], **ds["learning_rates"])
         for variant in VARIANTS:
             if variant not in grids:
@@ -126,7 +128,7 @@ def _canonical(obj):
     return obj
 
 
-def _check_generator(where: str, ds: dict) -> int:
+def _check_generator(where: str, ds: dict) -> tuple[int, int]:
     gen = GENERATORS[ds["generator"]]
     allowed = [p for p in inspect.signature(gen).parameters if p != "seed"]
     for key, value in ds["params"].items():
@@ -151,7 +153,25 @@ def _check_generator(where: str, ds: dict) -> int:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"config key '{where}.params': the generator refused them: {exc}") from None
     ds["_probe"] = arrays  # used by _check_network, then dropped
-    return len(arrays["X_train"])
+    return len(arrays["X_train"]), len(arrays.get("X_test", ()))
+
+
+def _check_memory(where, raw, config, ds, net, n_train, n_test, certification) -> None:
+    """Refuse a dataset whose jobs would not fit in memory (:func:`gdbasins.cost.job_memory`)
+    before any job starts, instead of a job killed by the kernel halfway."""
+    parts = job_memory(net, n_train, n_test, seeds=ds["seeds"], epochs=ds["epochs"],
+                       directions=certification["directions"])
+    limit, source = memory_limit()
+    total = sum(parts.values())
+    if total <= limit:
+        return
+    keys = [f"{where}.{k}" if k in raw else k for k in ("seeds", "epochs") if k in raw or k in config] or [where]
+    detail = ", ".join(f"{k} {v / 2**30:.3g} GiB" for k, v in parts.items())
+    raise ConfigError(
+        f"config key {keys[0]!r}: each job of dataset {where.split('.', 1)[1]!r} would need about "
+        f"{total / 2**30:.3g} GiB ({detail}; {ds['seeds']} seeds, {ds['epochs']} epochs, {net.n_params} parameters), "
+        f"more than the {limit / 2**30:.3g} GiB of {source}. Lower its seeds or epochs "
+        f"(or set {MEMORY_VAR} to the memory of the machine the jobs run on).")
 
 
 def _check_network(where: str, ds: dict) -> Network:

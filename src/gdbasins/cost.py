@@ -19,7 +19,52 @@ from .checks import check_positive, check_positive_int
 from .network import Network
 from .train import INIT_STREAM, SHUFFLE_STREAM, _stochastic_epoch, full_pass, replica_rngs
 
-__all__ = ["seconds_per_update"]
+__all__ = ["seconds_per_update", "job_memory", "memory_limit", "MEMORY_VAR"]
+
+#: Environment variable that sets the memory (MB) one job may use, instead of this machine's
+#: physical memory: e.g. a cluster node's, when the workflow is submitted from a smaller machine.
+MEMORY_VAR = "GDBASINS_MEMORY_MB"
+
+#: L-BFGS pairs kept per replica while polishing (:func:`gdbasins.lbfgs.lbfgs`'s ``memory``).
+_LBFGS_MEMORY = 30
+
+
+def job_memory(net: Network, n_train: int, n_test: int, *, seeds: int, epochs: int,
+               directions: int) -> dict[str, int]:
+    """Estimated peak bytes of one training job's largest arrays, by part (float64 throughout):
+
+    * ``history``: ``(epochs + 1) x seeds`` per-epoch metric (at most 7), kept in memory and
+      copied once when the result file is written;
+    * ``training``: the weights (initial, current, final, gradient: 4 x seeds x P) and one
+      epoch's shuffled copy of the data for every replica (``seeds x n x (inputs + outputs + 1)``);
+    * ``hessians``: the exact Hessians and their eigenvectors at every polished point,
+      ``3 x seeds x P^2`` (the Hessian, its finite copy, the eigenvectors);
+    * ``polishing``: L-BFGS's pairs for the perturbation test's ``directions`` copies of every
+      replica, ``2 x 30 x seeds x directions x P``.
+
+    The full-data passes work in cache-sized chunks and add a few MB whatever the study."""
+    P, d, k = net.n_params, net.sizes[0], net.sizes[-1]
+    metrics = 7 if n_test else 5
+    return {
+        "history": 2 * 8 * (epochs + 1) * seeds * metrics,
+        "training": 8 * seeds * (4 * P + n_train * (d + k + 1)),
+        "hessians": 3 * 8 * seeds * P * P,
+        "polishing": 2 * 8 * _LBFGS_MEMORY * seeds * directions * P,
+    }
+
+
+def memory_limit() -> tuple[int, str]:
+    """``(bytes, where it comes from)``: :data:`MEMORY_VAR` when set, else this machine's
+    physical memory."""
+    import os
+
+    if os.environ.get(MEMORY_VAR):
+        try:
+            mb = float(os.environ[MEMORY_VAR])
+        except ValueError:
+            raise ValueError(f"{MEMORY_VAR} must be a number of MB. Got {os.environ[MEMORY_VAR]!r} instead.") from None
+        return int(mb * 2**20), f"{MEMORY_VAR}={os.environ[MEMORY_VAR]}"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory"
 
 
 def seconds_per_update(net: Network, X, y, batch_sizes: dict[str, int], etas: dict[str, float], *,
