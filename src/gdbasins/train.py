@@ -259,6 +259,14 @@ def full_pass(net: Network, theta, X1, y, *, grad_out=None, with_accuracy=False,
     chunk = max(1, CHUNK_ELEMENTS // (n * (max(net.sizes[1:]) + 1)))
     workspaces = {} if workspaces is None else workspaces
     special = _has_one_hidden_path(net) and X1.ndim == 2
+    if special and R <= chunk:  # one chunk: the pass's own arrays, no copies (10 us less at R = 1)
+        key = ("one hidden", R, n)
+        if key not in workspaces:
+            workspaces[key] = _OneHiddenPass(net, R, n)
+        loss, g, out = workspaces[key](theta, X1, y, grad_out is not None)
+        if grad_out is not None:
+            np.copyto(grad_out, g)
+        return loss, (_accuracy(out, _labels(y)) if with_accuracy else None)
     loss = np.empty(R)
     acc = np.empty(R) if with_accuracy else None
     labels = _labels(y) if with_accuracy else None  # once, not once per chunk
@@ -269,9 +277,7 @@ def full_pass(net: Network, theta, X1, y, *, grad_out=None, with_accuracy=False,
             key = ("one hidden",) + shape
             if key not in workspaces:
                 workspaces[key] = _OneHiddenPass(net, *shape)
-            # theta itself when it is one chunk, so that the pass can keep its layer views
-            rows = theta if shape[0] == R else theta[part]
-            loss[part], g, out = workspaces[key](rows, X1, y, grad_out is not None)
+            loss[part], g, out = workspaces[key](theta[part], X1, y, grad_out is not None)
         else:
             if shape not in workspaces:
                 workspaces[shape] = net.workspace(*shape)
@@ -325,7 +331,7 @@ class _OneHiddenPass:
         self.z2, self.a2, self.d2, self.tmp2 = (np.empty((R, m, 1)) for _ in range(4))
         self.grad = np.empty((R, net.n_params))
         self.g1, self.g2 = net.layers(self.grad)
-        self._theta = self._layers = None  # the last theta and its layer views
+        self._theta = self._layers = None  # the last theta and its layer views (one chunk: theta)
 
     def __call__(self, theta, X1, y, grad=True, value=True):
         """``(loss, grad, out)`` as :meth:`Network.objective` returns them; ``X1`` and ``y`` may
