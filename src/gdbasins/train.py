@@ -296,12 +296,6 @@ def _has_one_hidden_path(net: Network) -> bool:
     return len(net.sizes) == 3 and net.sizes[-1] == 1
 
 
-def _has_sgd_path(net: Network) -> bool:
-    """Whether :func:`_sgd_epoch_one_hidden` handles ``net``: one hidden layer, one output,
-    biases and a trained output layer (the others take the generic step)."""
-    return _has_one_hidden_path(net) and net.bias and not net.fixed_output
-
-
 class _OneHiddenPass:
     """:meth:`Network.objective` on all samples for a network with one hidden layer and one
     output (:func:`_has_one_hidden_path`), with its own buffers for R replicas and m samples.
@@ -404,7 +398,7 @@ def _stochastic_epoch_chunk(net, theta, X1, y, eta_col, batch_size, perm) -> Non
     R, n = theta.shape[0], X1.shape[0]
     # One gather per epoch, sample-major (n, R, d + 1), so that each step's batch is one
     # contiguous block of memory whatever R is.
-    if batch_size == 1 and _has_sgd_path(net):
+    if batch_size == 1 and _has_one_hidden_path(net):
         _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm)
         return
     X1p, yp = np.take(X1, perm.T, axis=0), np.take(y, perm.T, axis=0)  # X1[perm.T]: 3x faster
@@ -436,8 +430,9 @@ def _minibatch_epoch_one_hidden(net, theta, X1p, yp, eta_col, batch_size) -> Non
 
 
 def _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm) -> None:
-    """One SGD epoch (batch size 1) of a network with one hidden layer and one output, replica r
-    visiting the samples in the order ``perm[r]``, updating ``theta`` in place.
+    """One SGD epoch (batch size 1) of a network with one hidden layer and one output (with or
+    without biases, trained or fixed output layer), replica r visiting the samples in the order
+    ``perm[r]``, updating ``theta`` in place.
 
     Why it exists: at batch size 1 a step of :meth:`Network.objective` is mostly Python overhead
     and NumPy calls on tiny per-replica matrices. Here everything is set up once per epoch, and
@@ -456,8 +451,8 @@ def _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm) -> None:
     written as one ``np.multiply``. The update ``theta -= eta * grad`` is elementwise either way.
     """
     R, P = theta.shape
-    n, d1 = X1.shape
-    h = net.sizes[1]
+    n, d1 = X1.shape  # d1: inputs, with the column of ones when the layers have biases
+    h, b, fixed = net.sizes[1], int(net.bias), net.fixed_output
     P1 = d1 * h  # parameters of the first layer, weights and biases
     hidden, out_act = functions.activation(net.activation), functions.activation(net.output)
     lossfn = functions.loss(net.loss)
@@ -472,11 +467,13 @@ def _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm) -> None:
     xs = np.take(X1, perm.T, axis=0)[:, :, None, :]
     xs_T = np.take(X1.T, perm.T, axis=1).transpose(1, 0, 2)[:, :, None, :]
     ys = np.take(y, perm.T, axis=0)[:, :, None, :]  # (n, R, 1, 1)
-    V1, V2 = net.layers(theta)
-    W2_T = V2[:, :h, 0].T  # (h, R) view of the output weights
-    W1_T = theta[:, : (d1 - 1) * h].T.reshape(d1 - 1, h, R)  # first-layer weights, no biases
+    V1, *V2 = net.layers(theta)
+    # the output layer: (R, h + b, 1) views of theta, or the fixed one, (1, h + b, 1) of ones
+    V2 = net.output_layer() if fixed else V2[0]
+    W2_T = V2[:, :h, 0].T  # (h, R) view of the output weights, or (h, 1) of ones
+    W1_T = theta[:, : (d1 - b) * h].T.reshape(d1 - b, h, R)  # first-layer weights, no biases
     z1 = np.empty((R, 1, h))
-    a1 = np.ones((R, 1, h + 1))  # hidden activations with the column of ones for the bias
+    a1 = np.ones((R, 1, h + b))  # hidden activations, with the column of ones for the bias
     a1_h = a1[..., :h]
     # The same activations replica axis last, (h, R), for the backward pass: written by the
     # activation, copied into a1, then read contiguously (the derivative and the output layer's
@@ -493,7 +490,7 @@ def _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm) -> None:
     # buffer (zeros beyond R, and eta 0 there), as one contiguous loop: 6 us instead of 13 us.
     grad_pad = np.zeros((P, R + 8))
     grad_T = grad_pad[:, :R]
-    g1_T, g2_T = grad_pad[:P1].reshape(d1, h, R + 8)[..., :R], grad_T[P1:]
+    g1_T, g2_T = grad_pad[:P1].reshape(d1, h, R + 8)[..., :R], grad_T[P1:]  # no g2 when fixed
     eta_pad = np.zeros((1, R + 8))
     eta_pad[0, :R] = eta_col[:, 0]
     for s in range(n):
@@ -506,13 +503,16 @@ def _sgd_epoch_one_hidden(net, theta, X1, y, eta_col, perm) -> None:
             np.subtract(a2, ys[s], out=d2)
         else:
             delta(z2, a2, ys[s], out_act, d2, tmp2)
-        np.multiply(h_T, d2_row, out=g2_T[:h])
-        np.copyto(g2_T[h], d2_row)  # the bias row: 1 * d2
+        if not fixed:
+            np.multiply(h_T, d2_row, out=g2_T[:h])
+            if b:
+                np.copyto(g2_T[h], d2_row)  # the bias row: 1 * d2
         np.multiply(W2_T, d2_row, out=d1_T)
         d1_T *= df(h_T, df_T)
         np.multiply(xs_T[s], d1_T, out=g1_T)
         if l2:
-            g2_T[:h] += l2 * W2_T
-            g1_T[: d1 - 1] += l2 * W1_T
+            if not fixed:
+                g2_T[:h] += l2 * W2_T
+            g1_T[: d1 - b] += l2 * W1_T
         np.multiply(grad_pad, eta_pad, out=grad_pad)
         np.subtract(theta, grad_T.T, out=theta)  # theta replica-major: the faster order of the two
