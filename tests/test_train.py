@@ -95,3 +95,28 @@ def test_diverging_replica_stops_while_others_continue():
     assert np.all(np.isfinite(res.history["loss"][:, 0]))
     assert np.all(np.isnan(res.history["loss"][res.diverged_at[1] + 1 :, 1]))
     assert res.history["loss"][-1, 0] < res.history["loss"][0, 0]
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 60])  # SGD, mini-batch with a partial last batch, batch
+@pytest.mark.parametrize("net", [
+    Network((2, 6, 1), "tanh", "sigmoid", "bce", l2=1e-3),
+    Network((2, 5, 1), "sigmoid", "tanh", "mse"),
+    Network((2, 4, 1), "relu", "identity", "mse", l2=1e-3, bias=False, fixed_output=True),
+    Network((2, 4, 1), "relu", "identity", "mse", bias=False),
+])
+def test_one_hidden_layer_paths_are_bit_identical_to_the_generic_one(batch_size, net, monkeypatch):
+    """The engine's specialised paths for one hidden layer (full pass, mini-batch and SGD steps)
+    do the generic backprop's arithmetic: every result is the same to the bit."""
+    import importlib
+
+    X, y = moons()
+    kwargs = dict(seeds=range(5), eta=np.array([0.05, 0.1, 0.2, 0.5, 80.0]), batch_size=batch_size, epochs=4,
+                  X_test=X[:9], y_test=y[:9])  # the last rate diverges for some networks
+    fast = train(net, X, y, **kwargs)
+    monkeypatch.setattr(importlib.import_module("gdbasins.train"), "_has_one_hidden_path", lambda net: False)
+    generic = train(net, X, y, **kwargs)
+    np.testing.assert_array_equal(fast.theta, generic.theta)
+    np.testing.assert_array_equal(fast.diverged_at, generic.diverged_at)
+    assert fast.history.keys() == generic.history.keys()
+    for k in fast.history:
+        np.testing.assert_array_equal(fast.history[k], generic.history[k], err_msg=k)
