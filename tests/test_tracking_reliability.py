@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import time
 
 import pytest
 import sqlalchemy.exc
@@ -156,8 +157,10 @@ def test_runs_a_killed_job_left_running_are_killed_and_retired_by_its_next_run(j
 
 
 def test_sigterm_while_logging_through_a_server_ends_the_runs_killed(job, monkeypatch):
-    # Behind a tracking server the seed runs are written one by one through the client.
+    # Behind a tracking server the seed runs are written through the client (here one at a time;
+    # several at once in the next test).
     monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
+    monkeypatch.setattr(tracking, "SERVER_THREADS", 1)
     original = tracking._write_seed_run_api
 
     def write_then_sigterm(client, experiment_id, run, live):
@@ -177,6 +180,38 @@ def test_sigterm_while_logging_through_a_server_ends_the_runs_killed(job, monkey
     statuses = {r.data.tags.get("gdbasins.seed", "parent"): r.info.status for r in all_runs(job["uri"], job["exp"])}
     # seed 0 had finished; the parent and seed 1 were interrupted: KILLED, not FAILED, not RUNNING
     assert statuses == {"parent": "KILLED", "0": "FINISHED", "1": "KILLED"}
+
+
+def test_sigterm_while_several_seed_runs_are_written_at_once_leaves_none_running(job, monkeypatch, tmp_path):
+    """With the seed runs written by several threads, SIGTERM (it reaches the main thread) ends
+    the parent KILLED; every seed run that exists is either complete (FINISHED, with its metrics
+    and weights) or KILLED, and those not started are never created."""
+    monkeypatch.setattr(tracking, "_sql_store", lambda client: None)
+    monkeypatch.setattr(tracking, "SERVER_THREADS", 2)
+    results = tmp_path / "results8.npz"
+    run_job(job["data"], dict(job["spec"], seeds=8), results)
+    original = tracking._write_seed_run_api
+
+    def write_then_sigterm(client, experiment_id, run, live):
+        rid = original(client, experiment_id, run, live)
+        if run.params["seed"] == "0":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the main thread handles the signal meanwhile
+        return rid
+
+    monkeypatch.setattr(tracking, "_write_seed_run_api", write_then_sigterm)
+    with pytest.raises(SystemExit):
+        tracking.log_job(job["uri"], job["exp"], KEY, dict(job["params"], seeds=8), results, job["data"], code="test")
+    runs = all_runs(job["uri"], job["exp"])
+    client = MlflowClient(job["uri"])
+    seeds = [r for r in runs if "gdbasins.seed" in r.data.tags]
+    assert [r.info.status for r in runs if "gdbasins.seed" not in r.data.tags] == ["KILLED"]
+    assert 1 <= len(seeds) < 8  # interrupted: the later seeds were never created
+    for r in seeds:
+        assert r.info.status in ("FINISHED", "KILLED")
+        if r.info.status == "FINISHED":
+            assert "polished_loss" in r.data.metrics
+            assert [a.path for a in client.list_artifacts(r.info.run_id)] == ["weights.json"]
 
 
 class _SigtermAfterFirstInsert:

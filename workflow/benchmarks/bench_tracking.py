@@ -11,6 +11,10 @@ logs), then the medians.
 
     python3 workflow/benchmarks/bench_tracking.py               # 3 repeats (about 10 minutes)
     python3 workflow/benchmarks/bench_tracking.py --repeats 1
+
+``--one-job SEEDS`` instead times :func:`gdbasins.tracking.log_job` of one XOR job with SEEDS seed
+runs behind the server, with the seed runs written one at a time and ``SERVER_THREADS`` at a
+time (alternating, median of ``--repeats``), and on the SQLite store's bulk path.
 """
 
 from __future__ import annotations
@@ -43,10 +47,52 @@ def run_study(work: Path, study: str, **env) -> tuple[float, float]:
     return wall, logging
 
 
+def one_job(seeds: int, repeats: int) -> None:
+    """Seconds of ``log_job`` for one job of ``seeds`` seed runs: server with 1 and with
+    ``SERVER_THREADS`` writers, and SQLite."""
+    sys.path.insert(0, str(REPO / "src"))
+    from gdbasins import datasets, tracking
+    from gdbasins.job import run_job
+
+    base = Path(tempfile.mkdtemp(prefix="gdbasins-bench-onejob-"))
+    data, results = base / "xor.npz", base / "results.npz"
+    datasets.write(data, "xor", "xor", {})
+    job = {"key": "bench/xor/batch/eta=1.6", "study": "bench", "dataset": "xor", "variant": "batch", "eta": 1.6,
+           "seeds": seeds, "epochs": 100, "minibatch_size": 2, "tolerances": {},
+           "network": {"hidden": [2], "activation": "sigmoid", "output": "sigmoid", "loss": "mse", "l2": 0.0,
+                       "init": "uniform", "init_scale": 1.0}}
+    run_job(data, job, results)
+    params = {k: v for k, v in job.items() if k != "key"}
+    threads = tracking.SERVER_THREADS
+    times = {"server, 1 writer": [], f"server, {threads} writers": [], "SQLite (bulk)": []}
+    sqlite_uri = f"sqlite:///{base / 'mlflow.db'}"
+    sqlite_exp = tracking.init_store(sqlite_uri, "bench", base / "sqlite-artifacts")
+    with postgres_server() as database, mlflow_server(database, base / "artifacts", base / "mlflow.log") as url:
+        exp = tracking.init_store(url, "bench")
+        for i in range(repeats):
+            order = [1, threads] if i % 2 == 0 else [threads, 1]
+            for n in order:
+                tracking.SERVER_THREADS = n
+                t = time.perf_counter()
+                tracking.log_job(url, exp, f"bench/xor/batch/eta={i}.{n}", params, results, data, code="bench")
+                times[f"server, {n} writer" + ("s" if n > 1 else "")].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            tracking.log_job(sqlite_uri, sqlite_exp, f"bench/xor/batch/eta={i}", params, results, data, code="bench")
+            times["SQLite (bulk)"].append(time.perf_counter() - t)
+            print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    tracking.SERVER_THREADS = threads
+    print(f"\nlog_job of one job with {seeds} seed runs, median of {repeats}: "
+          + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in times.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--one-job", type=int, metavar="SEEDS", help="time one job's logging instead (see above)")
     args = parser.parse_args()
+    if args.one_job:
+        one_job(args.one_job, args.repeats)
+        return
     # Stop the servers (the context managers below) also on kill or Ctrl-C, even under nohup.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     signal.signal(signal.SIGINT, signal.default_int_handler)
