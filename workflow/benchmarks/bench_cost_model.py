@@ -82,8 +82,22 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="one repeat, 10 epochs")
     parser.add_argument("--cores", action="store_true", help="also time the smoke study on 1 and 2 cores")
+    parser.add_argument("--only-cores", action="store_true", help="only the smoke study on 1 and 2 cores")
     args = parser.parse_args(argv)
     repeats, epochs = (1, 10) if args.quick else (args.repeats, args.epochs)
+    if not args.only_cores:
+        table(repeats, epochs)
+    if args.cores or args.only_cores:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_study import one_study
+
+        walls = {c: statistics.median(one_study("config/smoke.yaml", str(c))["wall"] for _ in range(repeats))
+                 for c in (1, 2)}
+        print(f"\nSmoke study from a fresh clone, median of {repeats}: --cores 1 {walls[1]:.1f} s, "
+              f"--cores 2 {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f}x")
+
+
+def table(repeats: int, epochs: int) -> None:
     print(f"One cell: 3 jobs (batch, mini-batch 16, SGD), {epochs} epochs; CPU seconds, median of {repeats}.\n")
     print("| factor | value | training s | analysis s | total s |")
     print("|---|---:|---:|---:|---:|")
@@ -101,14 +115,6 @@ def main(argv=None):
             fits[factor] = exponent(values, totals)
     print("\nFitted exponents (time ~ factor^k, over the three points): "
           + ", ".join(f"{f} {k:.2f}" for f, k in fits.items()))
-    if args.cores:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_study import one_study
-
-        walls = {c: statistics.median(one_study("config/smoke.yaml", str(c))["wall"] for _ in range(repeats))
-                 for c in (1, 2)}
-        print(f"\nSmoke study from a fresh clone, median of {repeats}: --cores 1 {walls[1]:.1f} s, "
-              f"--cores 2 {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f}x")
 
 
 if __name__ == "__main__":
