@@ -107,15 +107,15 @@ def main(argv=None):
         with open(Path(tmp) / "ui.log", "w") as log, ui.mlflow_ui(uri, log=log) as base:
             for _ in range(args.repeats):
                 rows.append(time_ui(base, exp, names[0]))
-                print("  " + ", ".join(f"{k} {_seconds(v)}" for k, v in rows[-1].items()), flush=True)
+                print("  " + ", ".join(f"{k} {_show(k, v)}" for k, v in rows[-1].items()), flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     print(f"{args.jobs * (args.seeds + 1):,} runs; median of {len(rows)}: "
-          + ", ".join(f"{k} {_seconds(v)}" for k, v in med.items()))
+          + ", ".join(f"{k} {_show(k, v)}" for k, v in med.items()))
 
 
-def _seconds(v: float) -> str:
-    if isinstance(v, int):
-        return str(v)
+def _show(key: str, v: float) -> str:
+    if key == "seed runs shown":
+        return f"{v:.0f}"
     return f"{v:.1f} s" if v != float("inf") else f"more than {ui.TIMEOUT_MS / 1000:.0f} s"
 
 
