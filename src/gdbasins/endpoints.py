@@ -55,8 +55,7 @@ from .network import Network
 from .train import full_pass
 
 __all__ = ["Tolerances", "Certification", "TRAINING_TOLERANCES", "OUTCOMES", "MINIMA", "polish", "polish_scipy",
-           "hessian",
-           "analyse", "certify", "classify", "piecewise_smooth"]
+           "hessian", "analyse", "certify", "classify", "piecewise_smooth"]
 
 #: The tolerances a training job uses (counting flat and negative Hessian eigenvalues, deciding
 #: whether to try an escape, which points the perturbation test examines and when a stalled
