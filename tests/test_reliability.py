@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
@@ -444,7 +443,7 @@ def test_a_rate_where_every_seed_diverges_gives_diverged_outcomes_not_a_crash(di
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (work / "reports" / "div" / "README.md").exists()
     for name, source in (("teacher", "known"), ("moons", "none: every run diverged")):
-        table = pd.read_csv(work / "data" / "div" / "outcomes" / f"{name}.csv")
+        table = files.read_table(work / "data" / "div" / "outcomes" / f"{name}.csv")
         assert len(table) == 2 and set(table["outcome"]) == {"diverged"}
         assert set(table["L_star_source"]) == {source}
     runs = [r for r in store_runs(work) if r["tags"].get("gdbasins.seed")]

@@ -286,7 +286,10 @@ def _check_memory(where, raw, config, ds, net, n_train, n_test, certification) -
     total = sum(parts.values())
     if total <= limit:
         return
-    keys = [f"{where}.{k}" if k in raw else k for k in ("seeds", "epochs") if k in raw or k in config] or [where]
+    # the history grows with seeds x epochs, the rest with seeds: name the larger factor of the larger part
+    order = ("epochs", "seeds") if max(parts, key=parts.get) == "history" and ds["epochs"] > ds["seeds"] \
+        else ("seeds", "epochs")
+    keys = [f"{where}.{k}" if k in raw else k for k in order if k in raw or k in config] or [where]
     detail = ", ".join(f"{k} {v / 2**30:.3g} GiB" for k, v in parts.items())
     raise ConfigError(
         f"config key {keys[0]!r}: each job of dataset {where.split('.', 1)[1]!r} would need about "

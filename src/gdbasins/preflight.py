@@ -124,7 +124,7 @@ def restore(root, uri: str, experiment: str, artifact_root, *, dry_run: bool = F
     """Make the store hold what the study ``root`` (``data/<study>``) records, or remove the
     records it no longer matches, so that the run about to start logs them again (see the module
     docstring). Returns one line per thing done (in a dry run: that it would be done)."""
-    from .tracking import _client, connect_uri, init_store, redact
+    from .tracking import _client, check_store, connect_uri, init_store, redact
 
     root = Path(root)
     record_path, records = root / "tracking.json", sorted((root / "tracking").glob("*.json"))
@@ -166,6 +166,7 @@ def restore(root, uri: str, experiment: str, artifact_root, *, dry_run: bool = F
         rebuild(f"the tracking store {path} is missing")
         remove([*records, summary], "the store's runs are gone")
         return done
+    check_store(connect_uri(record["uri"]))  # a server that is down: one line, not "the experiment is lost"
     client = _client(connect_uri(record["uri"]))
     exp = _experiment(client, record["experiment_id"])
     if exp is None or exp.lifecycle_stage != "active" or exp.name != experiment:
@@ -189,8 +190,10 @@ def _experiment(client, experiment_id: str):
 
     try:
         return client.get_experiment(experiment_id)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
 
 
 def _lost(client, experiment_id: str, run_ids: list[str]) -> int:
