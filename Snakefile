@@ -28,3 +28,17 @@ rule all:
     default_target: True
     input:
         rules.report.output,
+
+
+# The report's first page in `snakemake --report`: what the study is and where to look.
+report: "workflow/report/workflow.rst"
+
+
+# The console: the study's estimated time at the start, where the results are at the end.
+onstart:
+    logger.info(cost.estimate_line(RESOLVED, workflow.cores, STUDY))
+
+
+onsuccess:
+    if line := browse.done_line(f"{REPORTS}/README.md", f"{ROOT}/tracking.json"):
+        logger.info(line)

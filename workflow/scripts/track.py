@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gdbasins import files, tracking
+from gdbasins import files, model, tracking
 from gdbasins.job import load_results
 
 store = json.load(open(snakemake.input.store))
@@ -32,5 +32,10 @@ for results in snakemake.input.results:
                                snakemake.input.dataset, outcomes=rows, figure=figure, code=code)
     records[job["key"]] = dict(ids, variant=job["variant"], eta=job["eta"])
     logging.info("%s: logged %d runs", job["key"], 1 + len(ids["children"]))
-logging.info("logged %d jobs to MLflow in %.1f s", len(records), stopwatch.seconds)
-files.write_text(snakemake.output.runs, json.dumps({"uri": store["uri"], "jobs": records}, indent=1) + "\n")
+with stopwatch:  # each job's best network, a version of the dataset's registered model
+    registry = model.register_dataset(uri, job["study"], job["dataset"],
+                                      [dict(r, key=k) for k, r in records.items()])
+logging.info("logged %d jobs to MLflow in %.1f s; registered model %s, alias best = version %s", len(records),
+             stopwatch.seconds, registry["name"], registry["aliases"].get("best"))
+record = {"uri": store["uri"], "jobs": records, "registry": registry}
+files.write_text(snakemake.output.runs, json.dumps(record, indent=1) + "\n")
