@@ -6,7 +6,7 @@ import urllib.parse
 
 import yaml
 
-from gdbasins import browse, cost
+from gdbasins import browse, cost, files
 from gdbasins.config import resolve, validate
 from helpers import REPO, SMOKE
 
@@ -38,7 +38,7 @@ def test_the_estimate_grows_with_the_work_and_shrinks_with_the_cores():
 def test_the_last_line_names_what_exists(tmp_path):
     report, record = tmp_path / "README.md", tmp_path / "tracking.json"
     assert browse.done_line(report, record) is None
-    record.write_text(json.dumps({"uri": "sqlite:////w/mlflow.db", "experiment_id": "7"}))
+    files.write_record(record, {"uri": "sqlite:////w/mlflow.db", "experiment_id": "7"})
     line = browse.done_line(report, record)
     assert "report" not in line
     assert ("`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:////w/mlflow.db "
@@ -51,7 +51,7 @@ def test_the_last_line_names_what_exists(tmp_path):
     assert parts.netloc == "127.0.0.1:5000" and parts.fragment.startswith("/experiments/7/runs?")
     query = urllib.parse.parse_qs(parts.fragment.split("?", 1)[1])
     assert query == {"workflowType": ["machine_learning"], "viewStateShareKey": ["gdbasins-jobs"]}
-    record.write_text(json.dumps({"uri": "http://tracking:5000/", "experiment_id": "7"}))
+    files.write_record(record, {"uri": "http://tracking:5000/", "experiment_id": "7"})
     assert browse.done_line(report, record).endswith(
         "the runs are at http://tracking:5000/#/experiments/7/runs?workflowType=machine_learning"
         "&viewStateShareKey=gdbasins-jobs")

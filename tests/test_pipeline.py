@@ -142,7 +142,7 @@ def test_every_job_and_dataset_file_exists(study):
     root = study / "data" / "smoke"
     for name in DATASETS:
         assert files.load(root / "datasets" / f"{name}.npz")[1]["name"] == name
-        table = pd.read_csv(root / "outcomes" / f"{name}.csv")
+        table = files.read_table(root / "outcomes" / f"{name}.csv")
         assert len(table) == 6 * N_SEEDS
         assert set(table["outcome"]) <= {"global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged"}
     results = sorted(root.glob("runs/*/*/eta=*/results.npz"))

@@ -16,6 +16,8 @@ import json
 import urllib.parse
 from pathlib import Path
 
+from .files import IntegrityError, read_record
+
 __all__ = ["KIND_TAG", "EXPERIMENT_KIND", "JOBS_FILTER", "VIEWS", "view_url", "saved_views",
            "experiment_tags", "job_description", "ui_command", "done_line"]
 
@@ -149,11 +151,15 @@ def done_line(report, store_record, port: int = 5000) -> str | None:
     store's ``uri`` and ``experiment_id``); what does not exist (a run that stopped before the
     report or the store) is left out, and ``None`` when neither does."""
     parts = [f"the report is {report} (and index.html beside it)"] if Path(report).exists() else []
-    if Path(store_record).exists():
-        store = json.loads(Path(store_record).read_text())
+    try:
+        store = read_record(store_record) if Path(store_record).exists() else None
+    except IntegrityError:  # the next run's checks say so; the last line names what it can
+        store = None
+    if store is not None:
         command = ui_command(store["uri"], port)
         if command is None:
-            parts.append(f"the runs are at {view_url(store['experiment_id'], base=store['uri'].rstrip('/'))}")
+            base = store["uri"].rstrip("/")
+            parts.append(f"the runs are at {view_url(store['experiment_id'], base=base)}")
         else:
             parts.append(f"browse the runs with `{command}` and open "
                          f"{view_url(store['experiment_id'], base=f'http://127.0.0.1:{port}')}")

@@ -17,7 +17,6 @@ Measures, median of ``--repeats`` (alternating the two commands within each repe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -35,6 +34,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 import mlflow_screenshots as ui  # noqa: E402
 from services import free_port, process_group  # noqa: E402
+
+from gdbasins import files  # noqa: E402
 
 LIGHT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
@@ -83,7 +84,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from mlflow import MlflowClient
 
-    store = json.loads((args.study_dir / "data" / args.study / "tracking.json").read_text())
+    store = files.read_record(args.study_dir / "data" / args.study / "tracking.json")
     jobs = MlflowClient(store["uri"]).search_runs([store["experiment_id"]], "tags.`gdbasins.kind` = 'job'",
                                                  max_results=1000)
     first = max(jobs, key=lambda r: r.data.metrics.get("share_global", -1)).info.run_name

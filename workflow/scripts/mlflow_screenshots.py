@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from services import free_port, process_group, wait_for_port  # noqa: E402
 
-from gdbasins import browse, model, tracking  # noqa: E402
+from gdbasins import browse, files, model, tracking  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -214,7 +214,7 @@ def screenshots(study_dir: Path, study: str, out: Path, job: str | None = None) 
     """Write the screenshots of a finished study (see the module docstring)."""
     from mlflow import MlflowClient
 
-    store = json.loads((study_dir / "data" / study / "tracking.json").read_text())
+    store = files.read_record(study_dir / "data" / study / "tracking.json")
     uri, exp = tracking.connect_uri(store["uri"]), store["experiment_id"]
     parents, _ = study_runs(uri, exp)
     if not parents:

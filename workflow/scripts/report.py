@@ -1,5 +1,4 @@
 """Snakemake adapter: build the study's report and record it in MLflow."""
-import json
 import logging
 import os
 import sys
@@ -25,11 +24,11 @@ tables = zip(snakemake.params.table_names, snakemake.output.tables, snakemake.ou
 for name, table, page in tables:
     files.write_text(page, render.table_html(table, f"Table {name}.csv"))
 logging.info("wrote the report to %s and its pages to %s", out_dir, Path(snakemake.output.page).parent)
-store = json.load(open(snakemake.input.store))
+store = files.read_record(snakemake.input.store)
 stopwatch = tracking.Stopwatch()
 with stopwatch:
     run_id = tracking.log_summary(tracking.connect_uri(store["uri"]), store["experiment_id"], snakemake.params.config["study"], out_dir,
                                   written["claims"], code, jobs=snakemake.params.jobs,
                                   datasets=snakemake.params.dataset_names, page=snakemake.output.page)
 logging.info("summary run %s logged in %.1f s", run_id, stopwatch.seconds)
-files.write_text(snakemake.output.summary, json.dumps({"uri": store["uri"], "run_id": run_id}, indent=1) + "\n")
+files.write_record(snakemake.output.summary, {"uri": store["uri"], "run_id": run_id})
