@@ -33,3 +33,17 @@ rule all:
         rules.report.output,
         rules.report.input,
         expand(f"{ROOT}/curves/{{dataset}}", dataset=DATASETS),
+
+
+# The report's first page in `snakemake --report`: what the study is and where to look.
+report: "workflow/report/workflow.rst"
+
+
+# The console: the study's estimated time at the start, where the results are at the end.
+onstart:
+    logger.info(cost.estimate_line(RESOLVED, workflow.cores, STUDY))
+
+
+onsuccess:
+    if line := browse.done_line(f"{REPORTS}/README.md", f"{ROOT}/tracking.json"):
+        logger.info(line)

@@ -25,3 +25,20 @@ def small_study(tmp_path_factory):
     # Up to the runs in MLflow (rule track); the report stage is not needed here.
     snakemake(work, "--cores", "2", *(f"data/small/tracking/{d}.json" for d in datasets), config=cfg)
     return work
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """The smoke study (config/smoke.yaml) run once, end to end, as the README says; its console
+    (Snakemake's output) is kept in ``console.txt`` and its wall time in ``seconds.txt``. Shared by
+    the pipeline and the MLflow UI tests, which only read it (or restore what they change)."""
+    import time
+
+    from helpers import snakemake
+
+    work = tmp_path_factory.mktemp("smoke")
+    start = time.perf_counter()
+    proc = snakemake(work, "--cores", "2")
+    (work / "seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+    (work / "console.txt").write_text(proc.stdout + proc.stderr)
+    return work

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,10 @@ from mlflow import MlflowClient
 
 from gdbasins import files
 from gdbasins.claims import VERDICTS
-from helpers import checkout, dry_run_jobs, job_records, smoke_config, snakemake
+from helpers import REPO, checkout, dry_run_jobs, job_records, smoke_config, snakemake
+
+TABLES = ["outcomes", "best_rates", "paired", "tolerance", "minima_levels", "claims", "claims_by_tolerance",
+          "speeds", "unit_cost", "timings", "spurious", "escape", "distinct_minima", "barriers"]
 
 pytestmark = pytest.mark.integration
 
@@ -18,17 +22,15 @@ N_JOBS, N_SEEDS, DATASETS = 36, 4, ["xor", "moons", "circles", "spirals", "teach
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("smoke")
-    snakemake(work, "--cores", "2")
-    return work
+def study(smoke_study):
+    return smoke_study
 
 
 def runs_of(work):
     client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
     exp = client.get_experiment_by_name("gdbasins/smoke")
     runs = client.search_runs([exp.experiment_id], max_results=5000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "gdbasins.kind" not in r.data.tags]
+    parents = [r for r in runs if r.data.tags.get("gdbasins.kind") == "job"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return client, parents, children
 
@@ -64,6 +66,76 @@ def test_report_is_built_and_recorded(study):
     [summary] = client.search_runs([exp.experiment_id], "tags.`gdbasins.kind` = 'summary'")
     assert summary.info.status == "FINISHED" and "claim2.verdict" in summary.data.tags
     assert "report/README.md" in [a.path for a in client.list_artifacts(summary.info.run_id, "report")]
+    # the report as one page, its figures inside it: what MLflow's artifact viewer can show
+    assert "report.html" in [a.path for a in client.list_artifacts(summary.info.run_id)]
+    page = (study / "data" / "smoke" / "report" / "report.html").read_text()
+    figures = text.count("](figures/")
+    assert figures >= 10 and page.count('<img src="data:image/png;base64,') == figures
+
+
+def test_report_explains_each_claim_in_plain_words_and_reads_without_special_fonts(study):
+    reports = study / "reports" / "smoke"
+    text = (reports / "README.md").read_text()
+    claims = pd.read_csv(reports / "tables" / "claims.csv")
+    for claim, section in zip(range(1, 5), text.split("### Claim ")[1:], strict=True):
+        paragraph = section.split("\n\n")[1]
+        overall = claims[(claims["claim"] == claim) & (claims["dataset"] == "overall")]["verdict"].iloc[0]
+        assert paragraph.startswith("**What was tested.**")
+        assert f"**What came out:** **{overall}**" in paragraph
+        for dataset in claims.loc[(claims["claim"] == claim) & (claims["dataset"] != "overall"), "dataset"]:
+            assert dataset in paragraph  # every dataset is placed: holds, fails or undecided
+    assert "![Outcome shares against the learning rate](figures/outcome_shares.png)" in text
+    page = (reports / "index.html").read_text()
+    assert "L\\*" in text and "L\\*" not in page and "L&#42;" in page  # Markdown's escape, not shown as such
+    for mark in ("✅", "❌", "❔", "◐", "↔", "∅", "&lt;br&gt;"):  # emoji need a font; a <br> shown as text
+        assert mark not in page, mark
+    assert "class='v v-" in page and page.count("<div class='scroll'><table>") == page.count("<table>") > 5
+
+
+def test_the_snakemake_report_opens_on_the_study_shows_its_report_and_tables_and_captions_each_figure(
+        study, tmp_path):
+    import zipfile
+
+    proc = snakemake(study, "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+        index = z.read("report/report.html").decode()
+        pages = {n.rsplit("/", 1)[1]: z.read(n).decode() for n in names
+                 if "/data/raw/" in n and n.endswith(".html")}
+    # the landing page
+    assert "Where does gradient descent end up? Study" in index and "Where to look" in index
+    # the study's report, and every table, as pages the report shows inline (it shows CSV and Markdown only
+    # as downloads)
+    assert "What was tested." in pages.pop("report.html"), proc.stderr[-2000:]
+    assert sorted(pages) == sorted(f"{name}.html" for name in TABLES)
+    assert all("<table>" in page or "(empty)" in page for page in pages.values())
+    figures = sorted(p.stem for p in (REPO / "workflow" / "report" / "figures").glob("*.rst"))
+    captions = [" ".join((REPO / "workflow" / "report" / "figures" / f"{f}.rst").read_text().split())
+                for f in figures]
+    assert len(set(captions)) == len(figures) == 8  # a caption of its own for every figure
+    for caption in captions:
+        assert caption[:40] in index
+
+
+def test_the_console_gives_the_time_at_the_start_and_where_the_results_are_at_the_end(study):
+    console = (study / "console.txt").read_text()
+    assert "Shell command" not in console  # every rule runs a script: Snakemake printed "None" per job
+    lines = [line for line in console.splitlines() if line.startswith("gdbasins: ")]
+    assert len(lines) == 2, lines
+    first, last = lines
+    total = int(re.search(r"^total\s+(\d+)$", console, re.M)[1])  # Snakemake's job stats, rule all included
+    assert f"{N_JOBS} training jobs, {N_JOBS * N_SEEDS} seed runs, {total - 1} jobs in all" in first
+    amount, unit = re.search(r"from nothing about ([\d.]+) (s|min|h) on 2 cores", first).groups()
+    estimate = float(amount) * {"s": 1, "min": 60, "h": 3600}[unit]
+    seconds = float((study / "seconds.txt").read_text())
+    assert seconds / 3 < estimate < 3 * seconds, (estimate, seconds)
+    assert "the report is reports/smoke/README.md" in last
+    command = re.search(r"browse the runs with `([^`]+)`", last)[1]
+    assert command == (f"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri "
+                       f"sqlite:///{study / 'mlflow.db'} --host 127.0.0.1 --port 5000 --workers 1")
+    experiment = json.loads((study / "data/smoke/tracking.json").read_text())["experiment_id"]
+    assert last.endswith(f" open http://127.0.0.1:5000/#/experiments/{experiment}/runs?"
+                         "workflowType=machine_learning&viewStateShareKey=gdbasins-jobs")
 
 
 def test_every_job_and_dataset_file_exists(study):
@@ -111,7 +183,14 @@ def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
     [inp] = p.inputs.dataset_inputs
     digest = files.load(study / "data/smoke/datasets/moons.npz")[1]["sha256"]
     assert inp.dataset.name == "moons" and digest.startswith(inp.dataset.digest)
-    assert [a.path for a in client.list_artifacts(p.info.run_id)] == ["sgd_eta=0.1.png"]
+    # the same figure name on every job, so that the UI's Compare view shows them side by side
+    assert [a.path for a in client.list_artifacts(p.info.run_id)] == ["loss_curves.png"]
+    note = p.data.tags["mlflow.note.content"]  # the run's description in the UI
+    assert note.startswith("**moons**, stochastic gradient descent (batch size 1) at learning rate 0.1: "
+                           "4 seeds")
+    record = json.loads((study / "data/smoke/tracking/moons.json").read_text())
+    best = record["jobs"][p.data.tags["gdbasins.job"]]
+    assert f"seed {best['best']['seed']}, polished loss {best['best']['polished_loss']:.4g}" in note
     kids = [c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id]
     c = kids[0]
     assert c.data.tags["outcome"] in {"global", "local", "plateau", "saddle", "unresolved", "unconverged", "diverged"}
@@ -122,6 +201,49 @@ def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
     seed = int(c.data.tags["gdbasins.seed"])
     arrays, _ = files.load(study / "data/smoke/runs/moons/sgd/eta=0.1/results.npz")
     np.testing.assert_array_equal(weights["final"], arrays["theta"][seed])
+
+
+def test_the_experiment_describes_itself_and_saves_views_of_its_jobs(study):
+    from gdbasins import browse
+
+    client, parents, _ = runs_of(study)
+    exp = client.get_experiment_by_name("gdbasins/smoke")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    note = exp.tags["mlflow.note.content"]
+    assert note.startswith("**Study `smoke`**: [Jobs, by share in the global minimum](#/experiments/")
+    assert f"{N_JOBS} jobs on 6 datasets" in note and "gdbasins-smoke-<dataset>" in note
+    views = {k: json.loads(v) for k, v in exp.tags.items() if k.startswith("mlflow.sharedViewState.")}
+    assert sorted(views) == sorted(f"mlflow.sharedViewState.{v}" for v in browse.VIEWS)
+    for view in views.values():
+        state = json.loads(view["state"])
+        jobs = client.search_runs([exp.experiment_id], state["searchFilter"], max_results=1000)
+        assert len(jobs) == N_JOBS and {r.info.run_id for r in jobs} == {r.info.run_id for r in parents}
+        assert state["orderByKey"] == "metrics.`share_global`" and state["orderByAsc"] is False
+    assert {r.data.tags["gdbasins.kind"] for r in parents} == {"job"} and all(
+        r.data.tags["mlflow.note.content"] for r in parents)
+
+
+def test_each_datasets_best_networks_are_registered_with_the_best_aliased(study):
+    client, parents, _ = runs_of(study)
+    models = {m.name: m for m in client.search_registered_models("tags.`gdbasins.study` = 'smoke'")}
+    assert sorted(models) == [f"gdbasins-smoke-{d}" for d in sorted(DATASETS)]
+    for dataset in DATASETS:
+        record = json.loads((study / f"data/smoke/tracking/{dataset}.json").read_text())
+        name = f"gdbasins-smoke-{dataset}"
+        versions = client.search_model_versions(f"name = '{name}'")
+        with_model = {k: r for k, r in record["jobs"].items() if r["model"]}
+        assert sorted(v.tags["gdbasins.job"] for v in versions) == sorted(with_model)
+        for v in versions:
+            assert v.run_id == with_model[v.tags["gdbasins.job"]]["parent"]
+            assert v.source == f"models:/{with_model[v.tags['gdbasins.job']]['model']}"
+        lowest = min(with_model, key=lambda k: with_model[k]["best"]["polished_loss"])
+        best = client.get_model_version_by_alias(name, "best")
+        assert best.tags["gdbasins.job"] == lowest
+        assert str(best.version) == str(record["registry"]["versions"][lowest])
+        for variant in {r["variant"] for r in with_model.values()}:
+            mine = {k: r for k, r in with_model.items() if r["variant"] == variant}
+            chosen = client.get_model_version_by_alias(name, f"best_{variant}").tags["gdbasins.job"]
+            assert chosen == min(mine, key=lambda k: mine[k]["best"]["polished_loss"])
 
 
 def test_second_run_does_nothing_and_a_changed_rate_reruns_only_its_jobs(study):
@@ -219,3 +341,32 @@ def test_an_edit_reruns_exactly_the_jobs_that_load_the_module(tmp_path):
     edit("network.py")  # the engine: everything
     plan = planned()
     assert plan["train"] == 2 * 6 and plan["make_dataset"] == 2
+
+
+def test_a_removed_rate_or_dataset_leaves_no_live_run_or_model_behind(tmp_path):
+    """Replace a learning rate of one dataset and drop another dataset: the next run of the study
+    retires the runs, logged models and registered model versions of every job no longer in it, as
+    a rerun job retires its own."""
+    from mlflow.entities import ViewType
+
+    from gdbasins.config import resolve, validate
+
+    cfg = smoke_config(study="removed", seeds=2)
+    cfg["datasets"] = {n: cfg["datasets"][n] for n in ("xor", "moons")}
+    snakemake(tmp_path, "--cores", "2", config=cfg)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gdbasins/removed").experiment_id
+    [old] = client.search_runs([exp], "attributes.run_name = 'moons/sgd/eta=0.1'")
+    cfg["datasets"] = {"moons": dict(cfg["datasets"]["moons"], learning_rates={"sgd": [0.01, 0.2]})}
+    snakemake(tmp_path, "--cores", "2", config=cfg)
+
+    jobs = {j["key"] for j in resolve(validate(cfg))["jobs"]}
+    assert "removed/moons/sgd/eta=0.2" in jobs and not any("/xor/" in j or "sgd/eta=0.1" in j for j in jobs)
+    live = client.search_runs([exp], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
+    assert {r.data.tags["gdbasins.job"] for r in live} == jobs | {"removed/summary"}
+    assert len(live) == len(jobs) * (1 + 2) + 1  # each job and its two seed runs, and the summary
+    assert client.get_run(old.info.run_id).info.lifecycle_stage == "deleted"
+    assert {m.tags["gdbasins.job"] for m in client.search_logged_models([exp])} == jobs
+    assert [m.name for m in client.search_registered_models()] == ["gdbasins-removed-moons"]
+    versions = client.search_model_versions("name = 'gdbasins-removed-moons'")
+    assert {v.tags["gdbasins.job"] for v in versions} == jobs

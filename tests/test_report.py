@@ -228,3 +228,36 @@ def test_every_run_diverged_still_gives_a_report(tmp_path):
 
 def test_partial_results_are_named():
     assert render.missing_jobs(["s/a/batch/eta=1.0", "s/a/sgd/eta=0.1"], ["s/a/batch/eta=1.0"]) == ["s/a/sgd/eta=0.1"]
+
+
+def test_each_claims_paragraph_in_plain_words_follows_its_verdicts():
+    # the paragraph is made from the decided rows: a dataset moving between verdicts moves in it
+    runs = pd.concat([study(batch=dict(global_=40, local=160), sgd=dict(global_=180, local=20), dataset="a"),
+                      study(batch=dict(global_=190, local=10), sgd=dict(global_=190, local=10), dataset="b")],
+                     ignore_index=True)
+    v = claims.claims(runs, None)
+    text = claims.in_words(2, v)
+    by = v[(v["claim"] == 2)].set_index("dataset")["verdict"]
+    assert by["a"] == "supported" and by["b"] == "contradicted" and by["overall"] == "depends on the problem"
+    assert text.startswith("**What was tested.** On the same test seeds")
+    assert "**What came out:** **depends on the problem** across 2 datasets: it holds on a (+" in text
+    assert "it fails on b (+0 points)" in text
+    flipped = v.copy()
+    flipped.loc[(flipped["claim"] == 2) & (flipped["dataset"] == "a"), "verdict"] = "inconclusive"
+    text = claims.in_words(2, flipped)
+    assert "it is undecided on a" in text and "it holds on" not in text
+
+
+def test_the_html_page_needs_no_special_font_and_keeps_wide_tables_on_the_page(tmp_path):
+    md = ("# Study\n\n- **L\\*** per dataset\n\n| claim | overall |\n|---|---|\n"
+          "| 1 | **✅ supported** (a<br>b) |\n\n![A figure](figures/f.png)\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "f.png").write_bytes(b"\x89PNG fake")
+    (tmp_path / "README.md").write_text(md)
+    page = render._html(md)
+    assert "<li><b>L&#42;</b> per dataset</li>" in page
+    assert "<div class='scroll'><table>" in page and "</table></div>" in page
+    assert "<span class='v v-supported'>supported</span>" in page and "✅" not in page
+    assert "a<br>b" in page and '<img src="figures/f.png"' in page
+    alone = render.standalone_html(tmp_path / "README.md")
+    assert '<img src="data:image/png;base64,iVBORyBmYWtl"' in alone  # the figure inside the page

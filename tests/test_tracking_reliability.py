@@ -305,3 +305,33 @@ def test_the_report_ends_runs_left_running_by_jobs_that_never_ran_again(job, tmp
     finished = [ids["parent"], *ids["children"].values(), summary]
     assert {runs[r].info.status for r in finished} == {"FINISHED"}
     assert not [r for r in runs.values() if r.info.status == "RUNNING"]
+
+
+def test_the_report_retires_the_runs_and_models_of_jobs_no_longer_in_the_study(job, tmp_path):
+    # The user replaced a learning rate, then dropped the dataset: no job of the old keys ever
+    # runs again to retire its own runs, so the report does, for the jobs the study has no more.
+    from gdbasins import model
+
+    gone = "unit/xor/sgd/eta=9.0"
+    ids = {k: tracking.log_job(job["uri"], job["exp"], k, job["params"], job["results"], job["data"],
+                               code="test") for k in (KEY, gone)}
+    jobs = [dict(v, key=k, variant="sgd", eta=0.5) for k, v in ids.items()]
+    model.register_dataset(job["uri"], "unit", "xor", jobs)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "README.md").write_text("# report\n")
+    claims = tmp_path / "claims.csv"
+    claims.write_text("claim,dataset,verdict\n1,overall,inconclusive\n")
+    summary = tracking.log_summary(job["uri"], job["exp"], "unit", report, claims, code="test", jobs=[KEY],
+                                   datasets=["xor"])
+    client = MlflowClient(job["uri"])
+    stage = {r.info.run_id: r.info.lifecycle_stage for r in all_runs(job["uri"], job["exp"])}
+    assert {stage[r] for r in [ids[gone]["parent"], *ids[gone]["children"].values()]} == {"deleted"}
+    assert {stage[r] for r in [ids[KEY]["parent"], *ids[KEY]["children"].values(), summary]} == {"active"}
+    assert [m.model_id for m in client.search_logged_models([job["exp"]])] == [ids[KEY]["model"]]
+    versions = client.search_model_versions("name = 'gdbasins-unit-xor'")
+    assert [v.tags[tracking.JOB_TAG] for v in versions] == [KEY]
+    tracking.log_summary(job["uri"], job["exp"], "unit", report, claims, code="test", jobs=[], datasets=[])
+    assert not client.search_registered_models() and not client.search_logged_models([job["exp"]])
+    assert {r.info.lifecycle_stage for r in all_runs(job["uri"], job["exp"])
+            if r.data.tags.get("gdbasins.kind") != "summary"} == {"deleted"}

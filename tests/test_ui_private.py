@@ -30,6 +30,8 @@ def documented_commands() -> list[list[str]]:
         for block in re.findall(r"```[a-z]*\n(.*?)```", doc.read_text(), flags=re.S):
             for line in block.replace("\\\n", " ").splitlines():
                 args = shlex.split(line, comments=True)
+                while args and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", args[0]):  # VAR=value mlflow ui ...
+                    args = args[1:]
                 if args[:2] in (["mlflow", "ui"], ["mlflow", "server"]):
                     commands.append(args)
     return commands

@@ -27,7 +27,7 @@ from scipy import stats as sps
 from .report import MINIMA, STUCK, _cell, best_rates, halves, matched_rate, seconds_to_arrive
 from .stats import holm, median_ratio, paired_difference, spearman
 
-__all__ = ["Settings", "Claim", "CLAIMS", "claims", "overall", "decide_more", "VERDICTS"]
+__all__ = ["Settings", "Claim", "CLAIMS", "claims", "overall", "decide_more", "VERDICTS", "in_words"]
 
 VERDICTS = ("supported", "partly supported", "contradicted", "inconclusive", "too few runs",
             "depends on the problem")
@@ -48,11 +48,18 @@ class Settings:
 
 @dataclass(frozen=True)
 class Claim:
+    """``rule``: the verdict's rule as the report prints it; ``plain``: the same test in plain
+    words (``{alpha}`` and ``{margin}`` filled in from the settings); ``effect``: what the effect
+    measures, in words; ``unit``: how one effect is written (see :func:`in_words`)."""
+
     statement: str
     rule: str
     family: tuple[str, ...]
     measure: Callable
     decide: Callable
+    plain: str = ""
+    effect: str = ""
+    unit: str = "points"
 
 
 def _pct(x) -> str:
@@ -385,16 +392,97 @@ RULE4 = ("Per variant, across its settled learning rates (fewer than half the ru
          "**contradicted** if every interval lies within +-margin.")
 
 
+PLAIN1 = ("Each seed held out for testing was trained under batch gradient descent and under SGD, each at "
+          "its own best learning rate (chosen on the other seeds), from the same initial weights. Where did "
+          "each run end once polished: in the global minimum, or stuck in a local or flat minimum, on a "
+          "plateau or at a saddle? The claim holds on a dataset where batch ends in local minima more often "
+          "than SGD on the same seeds, by more than chance explains (McNemar's exact test on the seeds where"
+          " the two differ, corrected for the number of datasets by Holm's method, at {alpha}); it is "
+          "contradicted where batch is stuck less often, or where even the upper end of the 95% interval of "
+          "its excess is below {margin}.")
+PLAIN2 = ("On the same test seeds, each variant at its best rate: how often did SGD's run end in the global "
+          "minimum, and how often batch's? The claim holds where SGD's share is higher by more than chance "
+          "explains (McNemar, Holm-corrected, at {alpha}); it is contradicted where SGD's share is lower, or"
+          " where its advantage is below {margin} even at the upper end of the 95% interval.")
+PLAIN3 = ("Two questions on the same test seeds at each variant's best rate: (a) does mini-batch reach the "
+          "global minimum about as often as batch and SGD or in between, not clearly outside both; (b) does "
+          "it arrive sooner than SGD in the seconds a user training one network waits (updates to arrival "
+          "times the measured cost of one update), by more than chance explains (Wilcoxon signed-rank, "
+          "Holm-corrected, at {alpha})? Both: supported; one: partly supported; mini-batch outside or "
+          "slower: contradicted.")
+PLAIN4 = ("For each variant, over the learning rates at which most runs converged: does the time to arrive, "
+          "and the directness of the way there (the share of epochs in which the loss fell), change steadily"
+          " with the rate (Spearman's rank correlation, Holm-corrected, at {alpha}; every variant must show "
+          "it)? Whether where runs end changes with the rate is tested beside it (chi-square). Both trends: "
+          "supported; one: partly supported; every correlation within +-{margin}: contradicted.")
+
 CLAIMS = {
     1: Claim("Batch gradient descent gets stuck in local minima.", RULE1, ("p_stuck", "p_local", "p_after"),
-             measure1, decide1),
+             measure1, decide1, PLAIN1, "batch's share of runs stuck minus SGD's", "points"),
     2: Claim("Stochastic gradient descent escapes local minima and finds the global minimum more often than batch "
-             "gradient descent.", RULE2, ("p_ended", "p_after", "p_matched"), measure2, decide2),
+             "gradient descent.", RULE2, ("p_ended", "p_after", "p_matched"), measure2, decide2, PLAIN2,
+             "SGD's share in the global minimum minus batch's", "points"),
     3: Claim("Mini-batch gradient descent is a happy medium between them and faster than SGD.", RULE3,
-             ("p_a", "p_b"), measure3, decide3),
+             ("p_a", "p_b"), measure3, decide3, PLAIN3, "SGD's time to arrive over mini-batch's", "ratio"),
     4: Claim("The learning rate decides how long, how many steps and how directly training reaches the minimum.",
-             RULE4, ("p_time", "p_direct"), measure4, decide4),
+             RULE4, ("p_time", "p_direct"), measure4, decide4, PLAIN4,
+             "the rank correlation of the rate with the time to arrive (the weakest variant)", "rho"),
 }
+
+
+def _amounts(values, unit: str) -> str:
+    """One effect, or the range of several, in the claim's unit: ``+40 to +88 points``,
+    ``1.78x to 7.19x``, ``rho -0.77 to +0.83``."""
+    v = np.asarray(values, dtype=float)
+    v = np.sort(v[np.isfinite(v)])
+    if not len(v):
+        return ""
+    ends = v[[0, -1]] if len(v) > 1 and v[0] != v[-1] else v[:1]
+    if unit == "points":
+        return " to ".join(f"{100 * x:+.0f}" for x in ends) + " points"
+    if unit == "ratio":
+        return " to ".join(f"{x:.2f}x" for x in ends)
+    return "rho " + " to ".join(f"{x:+.2f}" for x in ends)
+
+
+def _names(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def in_words(number: int, verdicts: pd.DataFrame, settings: Settings = Settings()) -> str:
+    """One paragraph in plain words on claim ``number``: what was tested (the claim's ``plain``
+    text) and what came out, from the rows :func:`claims` decided: the overall verdict, the
+    datasets where the claim holds, holds in part (with the reason the rule gave), fails or is
+    undecided, and the size of the effects there."""
+    c = CLAIMS[number]
+    rows = verdicts[verdicts["claim"] == number]
+    tested = c.plain.format(alpha=f"alpha = {settings.alpha:g}", margin=f"{settings.margin:g}")
+    over = rows[rows["dataset"] == "overall"]
+    per = rows[rows["dataset"] != "overall"]
+    if over.empty or per.empty:
+        return f"**What was tested.** {tested} **What came out:** nothing could be tested."
+
+    def group(label, g, why=""):
+        amount = _amounts(g["estimate"], c.unit)
+        inside = "; ".join(x for x in (amount, why) if x)
+        return f"{label} {_names(g['dataset'])}" + (f" ({inside})" if inside else "")
+
+    parts = []
+    if (g := per[per["verdict"] == "supported"]).size:
+        parts.append(group("it holds on", g))
+    partly = per[per["verdict"] == "partly supported"]
+    for why, g in partly.groupby(partly["note"].astype(str).str.split(";").str[0], sort=False):
+        parts.append(group("it holds in part on", g, why))
+    if (g := per[per["verdict"] == "contradicted"]).size:
+        parts.append(group("it fails on", g))
+    if (g := per[~per["verdict"].isin((*POSITIVE, "contradicted"))]).size:
+        parts.append(group("it is undecided on", g))
+    n = len(per)
+    came = (f"**{over['verdict'].iloc[0]}** across {n} dataset{'s' * (n != 1)}: " + "; ".join(parts)
+            + f". The effect is {c.effect}, on the seeds that tested it.")
+    return f"**What was tested.** {tested} **What came out:** {came}"
+
 
 RESTS_ON = {1: "where runs ended (polished basin)", 2: "where runs ended (polished basin)",
             3: "(a) where runs ended; (b) seconds to arrive for one network",

@@ -19,7 +19,7 @@ from .checks import check_positive, check_positive_int
 from .network import Network
 from .train import INIT_STREAM, SHUFFLE_STREAM, _stochastic_epoch, full_pass, replica_rngs
 
-__all__ = ["seconds_per_update", "job_memory", "memory_limit", "MEMORY_VAR"]
+__all__ = ["seconds_per_update", "job_memory", "memory_limit", "MEMORY_VAR", "study_seconds", "estimate_line"]
 
 #: Environment variable that sets the memory (MB) one job may use, instead of this machine's
 #: physical memory: e.g. a cluster node's, when the workflow is submitted from a smaller machine.
@@ -144,3 +144,86 @@ def unit_cost_table(dataset_paths: dict, spec: dict, *, repeats: int = 5):
                          "updates_per_epoch": upe, "seconds_per_update": seconds[v],
                          "seconds_per_epoch": seconds[v] * upe})
     return pd.DataFrame(rows)
+
+
+#: CPU seconds of one job of each rule, a model fitted to the per-job CPU times Snakemake's
+#: benchmark files recorded for the committed default study (156 training jobs; 3,419 of the
+#: 4,250 job CPU-seconds were training) and checked on smoke runs (36 training jobs, about 120
+#: job CPU-seconds), on this project's 2-core machine (AMD EPYC). A training job: process start,
+#: then per replica-step overhead, per replica-sample-parameter arithmetic (both in training) and
+#: per replica-parameter analysis (polishing, Hessians, perturbation tests); its total over the
+#: default study came within 4% of the measured one, single datasets within a factor of 0.6-1.6.
+TRAIN = {"start": 0.6, "replica_step": 3.83e-7, "replica_sample_param": 3.99e-10, "replica_param": 1.53e-3}
+#: The other rules, per job: a fixed part (process start, imports) and a part per training job,
+#: per run (seed) or per escape-continuation step, from the same measurements.
+RULES = {"make_dataset": 0.7, "init_tracking": 5.0, "unit_cost": (3.3, 0.2), "classify": (2.2, 0.15, 0.0046),
+         "track": (3.5, 0.3, 0.002), "minima": (2.0, 0.0012), "report": (10.0, 0.0075),
+         "escape": (2.0, 1.3e-8)}
+#: Snakemake's own start (the DAG, the config checks) and its bookkeeping per job, in wall seconds,
+#: and how much longer a job takes in wall time than in CPU time on an idle machine.
+SNAKEMAKE_START, SNAKEMAKE_PER_JOB, WALL_PER_CPU = 10.0, 0.3, 1.1
+
+
+def study_seconds(resolved: dict, cores: int) -> dict:
+    """Estimated cost of running a whole study from nothing (:func:`gdbasins.config.resolve`'s
+    ``resolved`` config) on ``cores`` cores of a machine like this project's, idle: ``{"cpu":
+    {rule: CPU seconds}, "jobs": job count, "wall": seconds}``. The wall time assumes the jobs keep
+    every core busy; the escape experiment is counted as if every seed of batch GD got stuck (at
+    most ``escape_experiment.starts``), so that part is an upper bound. A machine shared with
+    other work takes longer, and a cluster runs many jobs at once."""
+    from .datasets import generate
+    from .network import network_from
+
+    cpu = dict.fromkeys(("make_dataset", "init_tracking", "train", "unit_cost", "classify", "track", "escape",
+                         "minima", "report"), 0.0)
+    cpu["init_tracking"], cpu["unit_cost"] = RULES["init_tracking"], RULES["unit_cost"][0]
+    escape = resolved.get("escape_experiment", {"starts": 0, "epochs": 0})
+    jobs = resolved["jobs"]
+    runs_total = 0
+    for name, ds in resolved["datasets"].items():
+        arrays, _ = generate(ds["generator"], ds["params"], ds["seed"])
+        n = len(arrays["X_train"])
+        n_out = 1 if arrays["y_train"].ndim == 1 else arrays["y_train"].shape[1]
+        sizes = (arrays["X_train"].shape[1], *ds["network"]["hidden"], n_out)
+        P = network_from(sizes, ds["network"]).n_params
+        mine = [j for j in jobs if j["dataset"] == name]
+        runs = sum(j["seeds"] for j in mine)
+        runs_total += runs
+        for j in mine:
+            steps = j["epochs"] * -(-n // j["batch_size"])
+            cpu["train"] += (TRAIN["start"] + TRAIN["replica_step"] * steps * j["seeds"]
+                             + TRAIN["replica_sample_param"] * j["epochs"] * n * j["seeds"] * P
+                             + TRAIN["replica_param"] * j["seeds"] * P)
+        starts = min(escape["starts"], ds["seeds"]) if any(j["variant"] == "batch" for j in mine) else 0
+        a, b, c = RULES["classify"]
+        cpu["classify"] += a + b * len(mine) + c * runs
+        a, b, c = RULES["track"]
+        cpu["track"] += a + b * len(mine) + c * runs
+        steps = starts * len(mine) * escape["epochs"] * n * P  # continuations x epochs x work of one
+        cpu["escape"] += RULES["escape"][0] + RULES["escape"][1] * steps
+        cpu["minima"] += RULES["minima"][0] + RULES["minima"][1] * runs
+        cpu["make_dataset"] += RULES["make_dataset"]
+        cpu["unit_cost"] += RULES["unit_cost"][1]
+    cpu["report"] = RULES["report"][0] + RULES["report"][1] * runs_total
+    # per dataset: make, classify, track, escape, minima; once: init_tracking, unit_cost, report
+    n_jobs = len(jobs) + 5 * len(resolved["datasets"]) + 3
+    wall = SNAKEMAKE_START + SNAKEMAKE_PER_JOB * n_jobs + WALL_PER_CPU * sum(cpu.values()) / max(1, cores)
+    return {"cpu": cpu, "jobs": n_jobs, "wall": wall, "runs": runs_total}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_line(resolved: dict, cores: int, study: str) -> str:
+    """One line for the console at the start of a run: the study's size and estimated time."""
+    e = study_seconds(resolved, cores)
+    cpu = sum(e["cpu"].values())
+    return (f"gdbasins: study {study!r}: {len(resolved['jobs'])} training jobs, {e['runs']} seed runs, "
+            f"{e['jobs']} jobs in all; from nothing about {_duration(e['wall'])} on {cores} "
+            f"core{'s' * (cores != 1)} "
+            f"({_duration(cpu)} of CPU; measured on an idle 2-core machine, a busy one is slower)")

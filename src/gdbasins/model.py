@@ -38,7 +38,8 @@ from .network import Network, network_from
 from .tracking import JOB_TAG
 
 __all__ = ["NetworkModel", "log_best", "best_seed", "network_record", "network_from_record", "input_columns",
-           "output_columns", "WEIGHTS", "MODEL_NAME"]
+           "output_columns", "WEIGHTS", "MODEL_NAME", "register_dataset", "registered_name", "retire_models",
+           "retire_registered"]
 
 #: The name of every job's logged model.
 MODEL_NAME = "network"
@@ -189,6 +190,15 @@ def _retire(client, experiment_id: str, tag: str, value: str) -> None:
         client.delete_logged_model(m.model_id)
 
 
+def retire_models(client, experiment_id: str, job_key: str, run_ids=()) -> None:
+    """Delete every logged model of the job ``job_key`` (a job removed from the study) and the
+    registered model versions made from its runs ``run_ids``."""
+    for run_id in run_ids:
+        for version in client.search_model_versions(f"run_id = '{run_id}'"):
+            client.delete_model_version(version.name, version.version)
+    _retire(client, experiment_id, JOB_TAG, job_key)
+
+
 def log_best(uri: str, run_id: str, *, job_key: str, sizes, network: dict, endpoints, arrays: dict,
              X_example: np.ndarray) -> str | None:
     """Log the best seed of a job as the pyfunc model :data:`MODEL_NAME` of run ``run_id``.
@@ -237,3 +247,77 @@ def log_best(uri: str, run_id: str, *, job_key: str, sizes, network: dict, endpo
             metadata=info)
     client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
     return logged.model_id
+
+
+def registered_name(study: str, dataset: str) -> str:
+    """The Model Registry's name for a dataset's networks: ``gdbasins-<study>-<dataset>``."""
+    return f"gdbasins-{study}-{dataset}"
+
+
+#: Aliases of a dataset's registered model: the lowest polished loss of all its jobs, and of each
+#: variant's jobs (``best_batch``, ...).
+BEST_ALIAS = "best"
+
+
+def register_dataset(uri: str, study: str, dataset: str, jobs: list[dict]) -> dict:
+    """Register the best network of every job of one dataset: one registered model per dataset
+    (:func:`registered_name`), one version per job that has a model, in the order of ``jobs``
+    (each ``{"key", "variant", "eta", "parent", "model", "best": {"seed", "polished_loss"}}``, as
+    :func:`gdbasins.tracking.log_job` returns them), the alias ``best`` on the version with the
+    lowest polished loss and ``best_<variant>`` on each variant's. The dataset's registered model
+    is made anew each time, so its versions are always the study's current jobs (and a user's own
+    aliases on it do not survive a rerun). Returns ``{"name", "versions": {key: version}, "aliases"}``."""
+    from mlflow.exceptions import MlflowException
+
+    from .tracking import _client
+
+    client = _client(uri)
+    name = registered_name(study, dataset)
+    try:
+        client.delete_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    description = (f"The best network (lowest polished loss of its seeds) of every training job on "
+                   f"**{dataset}** in the study `{study}`: one version per job (tags `gdbasins.job`, "
+                   f"`variant`, `eta`, `seed`, `polished_loss`). Alias `{BEST_ALIAS}`: the lowest "
+                   f"polished loss over all jobs; `{BEST_ALIAS}_<variant>`: over one variant's jobs.")
+    client.create_registered_model(name, tags={"gdbasins.study": study, "gdbasins.dataset": dataset},
+                                   description=description)
+    versions, best = {}, {}
+    for job in jobs:
+        if job.get("model") is None:
+            continue
+        loss, seed = job["best"]["polished_loss"], job["best"]["seed"]
+        tags = {JOB_TAG: job["key"], "variant": job["variant"], "eta": str(job["eta"]), "seed": str(seed),
+                "polished_loss": repr(loss)}
+        # a SQL registry looks the logged model up in the process's tracking store, not the client's
+        with _tracking_uri(uri):
+            version = client.create_model_version(
+                name, source=f"models:/{job['model']}", run_id=job["parent"], model_id=job["model"],
+                tags=tags, description=(f"{job['variant']} at learning rate {job['eta']:g}: seed {seed}, "
+                                        f"polished loss {loss:.6g}."))
+        versions[job["key"]] = version.version
+        for alias in (BEST_ALIAS, f"{BEST_ALIAS}_{job['variant']}"):
+            if alias not in best or loss < best[alias][0]:
+                best[alias] = (loss, version.version)
+    for alias, (_, version) in best.items():
+        client.set_registered_model_alias(name, alias, version)
+    return {"name": name, "versions": versions, "aliases": {a: v for a, (_, v) in best.items()}}
+
+
+def retire_registered(client, study: str, datasets) -> list[str]:
+    """Delete the registered models of ``study`` whose dataset is not in ``datasets`` (a dataset
+    removed from the config is never registered again); returns their names."""
+    keep = {registered_name(study, d) for d in datasets}
+    gone, token = [], None
+    while True:
+        page = client.search_registered_models(f"tags.`gdbasins.study` = '{study}'", max_results=100,
+                                               page_token=token)
+        gone += [m.name for m in page if m.name not in keep]
+        token = page.token
+        if not token:
+            break
+    for name in gone:
+        client.delete_registered_model(name)
+    return gone

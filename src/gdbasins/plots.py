@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["loss_curves", "save", "global_share_heatmap", "best_rate_curves", "polished_levels",
-           "sharpness_accuracy", "landscape", "escape_shares", "distinct_minima", "barriers"]
+           "sharpness_accuracy", "landscape", "escape_shares", "distinct_minima", "barriers",
+           "outcome_shares"]
 
 
 def _pyplot():
@@ -48,6 +49,7 @@ def loss_curves(loss: np.ndarray, path, title: str, diverged_at=None) -> None:
         ax.set_yscale("log")
     if len(epochs) > 20:
         ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(0, max(1, len(epochs) - 1))  # symlog would otherwise pad to an empty negative decade
     n_div = int(np.sum(np.asarray(diverged_at) >= 0)) if diverged_at is not None else 0
     ax.set(xlabel="epoch", ylabel="training loss", title=title + (f" ({n_div} diverged)" if n_div else ""))
     save(fig, path)
@@ -87,14 +89,14 @@ def global_share_heatmap(table, path) -> None:
 
 def best_rate_curves(curves: dict, path) -> None:
     """Median and interquartile band of the training loss per variant at its best rate, one
-    panel per dataset. ``curves[dataset][variant] = (eta, loss of shape (epochs + 1, seeds))``."""
+    panel per dataset (four to a row). ``curves[dataset][variant] = (eta, loss of shape
+    (epochs + 1, seeds))``."""
     if not curves:
         placeholder(path, "no loss curves to draw")
         return
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), squeeze=False)
-    for ax, (dataset, per_variant) in zip(axes[0], curves.items()):
-        for variant, (eta, loss) in per_variant.items():
+    fig, axes, panels = _grid(list(curves))
+    for ax, dataset in panels:
+        for variant, (eta, loss) in curves[dataset].items():
             with np.errstate(all="ignore"):
                 finite = np.where(np.isfinite(loss), loss, np.nan)
                 if not np.isfinite(finite).any():
@@ -106,19 +108,18 @@ def best_rate_curves(curves: dict, path) -> None:
             ax.plot(e, med, color=c, lw=1.5, label=f"{variant} (eta {eta:g})")
         ax.set(xscale="log", yscale="log", title=dataset, xlabel="epoch + 1")
         ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("training loss")
+    for row in axes:
+        row[0].set_ylabel("training loss")
     fig.tight_layout()
     save(fig, path)
 
 
 def polished_levels(runs, path) -> None:
-    """Polished loss minus L* for every run, per dataset and variant: distinct minima show as
-    distinct levels (log scale; gaps below 1e-12 drawn at 1e-12)."""
-    plt = _pyplot()
-    datasets = sorted(runs["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.0 * len(datasets), 3.4), squeeze=False)
+    """Polished loss minus L* for every run, per dataset (four panels to a row) and variant:
+    distinct minima show as distinct levels (log scale; gaps below 1e-12 drawn at 1e-12)."""
+    fig, axes, panels = _grid(sorted(runs["dataset"].unique()))
     rng = np.random.default_rng(0)  # horizontal jitter only
-    for ax, dataset in zip(axes[0], datasets):
+    for ax, dataset in panels:
         d = runs[(runs["dataset"] == dataset) & np.isfinite(runs["polished_loss"])]
         for i, v in enumerate(VARIANT_COLORS):
             g = d[d["variant"] == v]
@@ -130,31 +131,45 @@ def polished_levels(runs, path) -> None:
             ax.set_yscale("log")
         ax.set_title(dataset)
         ax.set_xticks(range(3), list(VARIANT_COLORS), fontsize=8)
-    axes[0, 0].set_ylabel("polished loss - L*")
+    for row in axes:
+        row[0].set_ylabel("polished loss - L*")
     fig.tight_layout()
     save(fig, path)
 
 
 def sharpness_accuracy(runs, path) -> None:
-    """Largest Hessian eigenvalue at the polished endpoint against held-out accuracy."""
-    plt = _pyplot()
+    """Largest Hessian eigenvalue at the polished endpoint against held-out accuracy, one panel
+    per dataset with a held-out set. Runs that ended at the same point overlap exactly (the same
+    minimum, the same accuracy on a small test set), so each point is drawn once per variant with
+    its area proportional to how many runs ended there, the variants side by side."""
+    from matplotlib.ticker import FuncFormatter
+
     d = runs[np.isfinite(runs["eig_max"]) & runs.get("final_test_accuracy", runs["eig_max"] * np.nan).notna()]
     datasets = sorted(d["dataset"].unique())
     if not datasets:
-        fig, ax = plt.subplots(figsize=(4, 2))
-        ax.text(0.5, 0.5, "no run with a held-out set and a finite endpoint", ha="center")
-        ax.axis("off")
-        save(fig, path)
+        placeholder(path, "no run with a held-out set and a finite endpoint")
         return
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 3.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    fig, axes, panels = _grid(datasets, cols=3, size=(4.2, 3.6))
+    offsets = dict(zip(VARIANT_COLORS, (-0.006, 0.0, 0.006)))
+    for ax, dataset in panels:
         g = d[d["dataset"] == dataset]
         for v, c in VARIANT_COLORS.items():
             h = g[g["variant"] == v]
-            ax.scatter(h["eig_max"], h["final_test_accuracy"], s=5, color=c, alpha=0.5, label=v)
-        ax.set(xscale="log", title=dataset, xlabel="sharpness (largest eigenvalue)")
-    axes[0, 0].set_ylabel("held-out accuracy")
-    axes[0, 0].legend(fontsize=7)
+            if h.empty:
+                continue
+            points = h.assign(sharp=h["eig_max"].round(3)).groupby(["sharp", "final_test_accuracy"]).size()
+            x = points.index.get_level_values(0).to_numpy(dtype=float)
+            y = points.index.get_level_values(1).to_numpy(dtype=float) + offsets[v]
+            area = 6 + 60 * np.sqrt(points.to_numpy() / len(h))
+            ax.scatter(x, y, s=area, color=c, alpha=0.55, lw=0, label=v)
+            ax.axvline(float(np.median(h["eig_max"])), color=c, lw=0.8, ls="--")
+        ax.set(xscale="log", title=f"{dataset} ({len(g)} runs)", xlabel="sharpness (largest eigenvalue)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("held-out accuracy")
+    axes[0, 0].legend(fontsize=7, title="area: runs there;\ndashed: median", title_fontsize=7)
     fig.tight_layout()
     save(fig, path)
 
@@ -179,17 +194,61 @@ def landscape(grid_a, grid_b, loss, paths: dict, path, title: str) -> None:
     save(fig, path)
 
 
+def _grid(datasets, cols: int = 4, size=(3.3, 2.9)):
+    """A grid of panels, one per dataset name in order, up to ``cols`` a row (unused ones hidden):
+    ``(fig, axes, [(ax, dataset), ...])``."""
+    plt = _pyplot()
+    cols = max(1, min(cols, len(datasets)))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    for ax in axes.ravel()[len(datasets):]:
+        ax.axis("off")
+    return fig, axes, list(zip(axes.ravel(), datasets))
+
+
 def _panels(table, cols: int = 4):
     """A grid of panels, one per dataset of ``table`` in order of appearance, up to ``cols`` a
     row (unused ones hidden): ``(fig, axes, [(ax, (dataset, rows of table)), ...])``."""
-    plt = _pyplot()
-    datasets = list(dict.fromkeys(table["dataset"]))
-    cols = min(cols, len(datasets))
-    rows = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
-    for ax in axes.ravel()[len(datasets):]:
-        ax.axis("off")
-    return fig, axes, [(ax, (d, table[table["dataset"] == d])) for ax, d in zip(axes.ravel(), datasets)]
+    fig, axes, panels = _grid(list(dict.fromkeys(table["dataset"])), cols)
+    return fig, axes, [(ax, (d, table[table["dataset"] == d])) for ax, d in panels]
+
+
+#: Where a run is after the budget, grouped for :func:`outcome_shares`: column(s) of the outcome
+#: table summed, and the line style.
+OUTCOME_GROUPS = {"global minimum": (("global",), "-"), "stuck (local or flat minimum, plateau, saddle)":
+                  (("local", "flat", "plateau", "saddle"), "--"), "still travelling (unconverged)":
+                  (("unconverged", "unresolved"), "-."), "diverged": (("diverged",), ":")}
+
+
+def outcome_shares(table, path) -> None:
+    """Where runs are after the budget against the learning rate: one panel per dataset, a line
+    per variant (colour) and outcome (line style): in the global minimum, stuck, still travelling,
+    diverged. ``table``: the report's outcome table (one row per dataset, variant and rate)."""
+    from matplotlib.lines import Line2D
+
+    fig, axes, panels = _panels(table)
+    for ax, (dataset, t) in panels:
+        for v, c in VARIANT_COLORS.items():
+            g = t[t["variant"] == v].sort_values("eta")
+            if g.empty:
+                continue
+            for columns, style in OUTCOME_GROUPS.values():
+                share = g[[col for col in columns if col in g]].sum(axis=1)
+                ax.plot(g["eta"], share, color=c, ls=style, lw=1.4 if style == "-" else 1.0,
+                        marker="o" if style == "-" else None, ms=3)
+        ax.set(xscale="log", ylim=(-0.03, 1.03), title=f"{dataset} ({int(t['seeds'].iloc[0])} seeds)",
+               xlabel="learning rate")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("share of runs")
+    handles = [Line2D([], [], color=c, lw=2, label=v) for v, c in VARIANT_COLORS.items()]
+    handles += [Line2D([], [], color="0.3", ls=style, label=name)
+                for name, (_, style) in OUTCOME_GROUPS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("Where runs are after the budget, against the learning rate", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    save(fig, path)
 
 
 def escape_shares(table, path) -> None:

@@ -27,7 +27,7 @@ from .job import dataset_salt, load_results, network_for
 from .landscape import plane, project, slice_loss
 from .train import train
 
-__all__ = ["build", "missing_jobs", "versions"]
+__all__ = ["build", "missing_jobs", "versions", "standalone_html", "table_html"]
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "mlflow", "snakemake")
 
@@ -192,6 +192,9 @@ def _figures(runs, table, best, results, dataset_paths, fig_dir: Path, landscape
     p = fig_dir / "global_share.png"
     plots.global_share_heatmap(table, p)
     figs["global_share"] = p
+    p = fig_dir / "outcome_shares.png"
+    plots.outcome_shares(table, p)
+    figs["outcome_shares"] = p
     curves = {}
     for row in best.itertuples():
         key = (row.dataset, row.variant, row.eta)
@@ -455,12 +458,18 @@ def _markdown(runs, table, best, paired, tolerance, levels, verdicts, robustness
     lines += [_outcome_summary(runs, best), ""]
     if "global_share" in rel:
         lines += [f"![Share of runs ending in the global minimum]({rel['global_share']})", ""]
+    if "outcome_shares" in rel:
+        lines += ["Where runs are after the budget at every learning rate, per dataset: in the global "
+                  "minimum (solid), stuck in a local or flat minimum, on a plateau or at a saddle (dashed), "
+                  "still travelling (dash-dot) or diverged (dotted); one colour per variant.", "",
+                  f"![Outcome shares against the learning rate]({rel['outcome_shares']})", ""]
     lines += ["## The claims, one by one", ""]
     for claim, c in claims.CLAIMS.items():
         per = verdicts[verdicts["claim"] == claim]
         if per.empty:
             continue
-        lines += [f"### Claim {claim}: {c.statement}", "", f"Rule: {c.rule}", "",
+        lines += [f"### Claim {claim}: {c.statement}", "", claims.in_words(claim, verdicts, settings), "",
+                  f"Rule: {c.rule}", "",
                   "| dataset | verdict | why | effect [95% interval] | p | Holm p | seeds | rests on | numbers |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in per.itertuples():
@@ -573,8 +582,11 @@ def _outcome_summary(runs, best) -> str:
     return "\n".join(parts)
 
 
-def _html(md: str) -> str:
-    """A self-contained HTML page of the Markdown report (headings, tables, images, code)."""
+def _html(md: str, images=None) -> str:
+    """A self-contained HTML page of the Markdown report (headings, tables, images, code). It
+    needs no font beyond the browser's own: the verdict marks become coloured labels, and wide
+    tables scroll inside the page. ``images``: the folder the image links are relative to, to embed
+    every image in the page (data URIs) instead of linking it."""
     body, in_table, in_code = [], False, False
     for line in md.splitlines():
         if line.startswith("```"):
@@ -589,36 +601,80 @@ def _html(md: str) -> str:
             if set(line) <= {"|", "-", " "}:
                 continue
             if not in_table:
-                body.append("<table>")
+                body.append("<div class='scroll'><table>")
                 in_table = True
                 body.append("<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells) + "</tr>")
                 continue
             body.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
             continue
         if in_table:
-            body.append("</table>")
+            body.append("</table></div>")
             in_table = False
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
         elif line.startswith("!["):
             alt, src = line[2:].split("](", 1)
-            body.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}"></p>')
+            src = src.rstrip(")")
+            if images is not None:
+                src = _data_uri(Path(images) / src)
+            body.append(f'<p><img src="{html.escape(src)}" alt="{html.escape(alt)}"></p>')
         elif line.startswith("- "):
             body.append(f"<li>{_inline(line[2:])}</li>")
         elif line.strip():
             body.append(f"<p>{_inline(line)}</p>")
     if in_table:
-        body.append("</table>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-             "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
+        body.append("</table></div>")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4}"
+             ".scroll{overflow-x:auto;max-width:100%}"
+             "table{border-collapse:collapse;font-size:12px;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}img{max-width:100%}"
+             ".v{display:inline-block;padding:0 4px;border-radius:3px;font-weight:bold;white-space:nowrap}"
+             ".v-supported{background:#d4edda;color:#155724}.v-partly{background:#e8f0d0;color:#3d5a00}"
+             ".v-contradicted{background:#f8d7da;color:#721c24}.v-inconclusive{background:#eee;color:#444}"
+             ".v-few{background:#fff3cd;color:#6b5000}.v-depends{background:#d6e4f5;color:#0c3d75}")
     return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>gdbasins report</title><style>{style}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+
+
+def _data_uri(path: Path) -> str:
+    import base64
+    import mimetypes
+
+    mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def standalone_html(readme) -> str:
+    """The report at ``readme`` (its ``README.md``) as one HTML page with its figures embedded:
+    what MLflow's artifact viewer (which shows an HTML file on its own, where relative links
+    find nothing) and the Snakemake report display."""
+    readme = Path(readme)
+    return _html(readme.read_text(), images=readme.parent)
+
+
+def table_html(csv_path, title: str) -> str:
+    """A CSV table of the report as one HTML page (numbers as the report prints them): what the
+    Snakemake report displays (it shows HTML inline, CSV only as a download)."""
+    df = pd.read_csv(csv_path)
+    return _html(f"# {title}\n\n" + (_md(df) if len(df.columns) else "(empty)"))
+
+
+#: Verdict marks of the Markdown report -> (label class, text) in the HTML page.
+BADGES = {"✅ supported": ("supported", "supported"), "◐ partly supported": ("partly", "partly supported"),
+          "❌ contradicted": ("contradicted", "contradicted"),
+          "❔ inconclusive": ("inconclusive", "inconclusive"), "∅ too few runs": ("few", "too few runs"),
+          "↔ depends on the problem": ("depends", "depends on the problem")}
 
 
 def _inline(text: str) -> str:
     import re
 
-    t = html.escape(text)
+    t = html.escape(text, quote=False)
+    t = t.replace("&lt;br&gt;", "<br>")  # line breaks inside table cells
+    # Markdown's escapes (L\* is L*), as character references that the markup below leaves alone
+    t = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|])", lambda m: f"&#{ord(m.group(1))};", t)
+    for mark, (cls, word) in BADGES.items():
+        t = t.replace(mark, f"<span class='v v-{cls}'>{word}</span>")
     t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
     t = re.sub(r"`(.+?)`", r"<code>\1</code>", t)
     return t

@@ -45,10 +45,16 @@ from pathlib import Path
 
 import numpy as np
 
+from . import browse
+
 __all__ = ["tracking_uri", "init_store", "check_store", "TrackingStoreError", "redact", "connect_uri", "log_job", "record_failure",
-           "log_summary", "end_orphans", "code_version", "JOB_TAG", "Stopwatch", "retry_locked"]
+           "log_summary", "end_orphans", "code_version", "JOB_TAG", "Stopwatch", "retry_locked",
+           "describe_experiment", "retire_removed_jobs", "FIGURE_NAME"]
 
 JOB_TAG = "gdbasins.job"
+#: The name of every job's loss-curves figure among its artifacts: the same on every parent run,
+#: so that the UI's Compare view shows them side by side.
+FIGURE_NAME = "loss_curves.png"
 #: Per-seed curves in MLflow: these metrics at about CURVE_POINTS epochs each (the job's result
 #: file keeps every epoch). Each value costs tens of microseconds to a millisecond in the SQLite
 #: store, and the study logs thousands of seed runs.
@@ -160,11 +166,21 @@ def init_store(uri: str, experiment: str, artifact_root=None) -> str:
     _use_wal(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is not None:
-        return exp.experiment_id
-    location = None
-    if artifact_root is not None and not uri.startswith(("http://", "https://")):
-        location = Path(artifact_root).resolve().as_uri()
-    return client.create_experiment(experiment, artifact_location=location)
+        experiment_id = exp.experiment_id
+    else:
+        location = None
+        if artifact_root is not None and not uri.startswith(("http://", "https://")):
+            location = Path(artifact_root).resolve().as_uri()
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
+    describe_experiment(client, experiment_id, experiment.split("/", 1)[-1])
+    return experiment_id
+
+
+def describe_experiment(client, experiment_id: str, study: str, summary: dict | None = None) -> None:
+    """Set the experiment tags the MLflow UI reads (:func:`gdbasins.browse.experiment_tags`): its
+    kind (model training), its description and the saved views of its jobs."""
+    for key, value in browse.experiment_tags(study, experiment_id, int(time.time() * 1000), summary).items():
+        client.set_experiment_tag(experiment_id, key, value)
 
 
 def _use_wal(uri: str) -> None:
@@ -353,6 +369,35 @@ def end_orphans(client, experiment_id: str) -> int:
     return len(orphans)
 
 
+def retire_removed_jobs(client, experiment_id: str, jobs) -> list[str]:
+    """Retire the runs and models of every job of the experiment that is not in ``jobs`` (job
+    keys): a job whose learning rate or dataset was removed from the config is never logged again,
+    so nothing else would retire its runs (as :func:`log_job` retires a rerun job's). Job runs are
+    found by name (``<dataset>/<variant>/eta=<rate>``, also those logged before jobs were tagged),
+    their seed runs and models by the job's key. Returns the keys retired."""
+    from mlflow.entities import ViewType
+
+    from .model import retire_models
+
+    keep, removed, token = set(jobs), {}, None
+    while True:
+        page = client.search_runs([experiment_id], "attributes.run_name LIKE '%/eta=%'",
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        for r in page:
+            if r.data.tags.get(JOB_TAG) not in keep | {None}:
+                removed.setdefault(r.data.tags[JOB_TAG], []).append(r.info.run_id)
+        token = page.token
+        if not token:
+            break
+    for key in sorted(removed):
+        retire_models(client, experiment_id, key, removed[key])
+        _retire(client, experiment_id, key)
+    if removed:
+        log.info("retired the runs of %d jobs no longer in the study: %s", len(removed),
+                 ", ".join(sorted(removed)))
+    return sorted(removed)
+
+
 @contextlib.contextmanager
 def _sigterm_exits():
     """Turn SIGTERM into ``SystemExit(143)`` while a job logs, so that :func:`log_job` ends its
@@ -384,11 +429,14 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
 
     from .datasets import Dataset
     from .job import load_results
-    from .model import log_best
+    from .model import best_seed, log_best
 
     endpoints, histories, meta, arrays = load_results(results_path)
     ds = Dataset(dataset_path)
     labels = _outcome_tags(outcomes, arrays["seeds"])  # checked before anything in the store changes
+    r = best_seed(endpoints, arrays)
+    best = None if r is None else {"seed": int(arrays["seeds"][r]),
+                                   "polished_loss": float(endpoints["polished_loss"].iloc[r])}
     client = _client(uri)
     _retire(client, experiment_id, job_key)
     now = int(time.time() * 1000)
@@ -396,13 +444,14 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
                  "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"]}
     run_ids: list[str] = []
     with _sigterm_exits():
-        parent = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1], tags=base_tags)
+        parent = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1],
+                                   tags=dict(base_tags, **{browse.KIND_TAG: "job"}))
         pid = parent.info.run_id
         run_ids.append(pid)
         try:
-            _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels)
+            _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels, best)
             if figure is not None:
-                client.log_artifact(pid, str(figure))
+                _log_figure(client, pid, figure)
             seed_runs = [_seed_run(r, dict(base_tags, **{"mlflow.parentRunId": pid}, **labels[r]), endpoints,
                                    histories, arrays, meta, now, Metric) for r in range(len(arrays["seeds"]))]
             ids = _write_seed_runs(client, experiment_id, seed_runs, run_ids)
@@ -417,7 +466,20 @@ def log_job(uri: str, experiment_id: str, job_key: str, params: dict, results_pa
                     client.set_terminated(rid, status)
             raise
         client.set_terminated(pid, "FINISHED")
-    return {"parent": pid, "children": children, "model": model_id}
+    return {"parent": pid, "children": children, "model": model_id, "best": best}
+
+
+def _log_figure(client, run_id: str, figure) -> None:
+    """Log an image as the run's :data:`FIGURE_NAME`, whatever the file is called."""
+    _log_as(client, run_id, figure, FIGURE_NAME)
+
+
+def _log_as(client, run_id: str, path, name: str) -> None:
+    """Log the file ``path`` as the run's artifact ``name``."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        client.log_artifact(run_id, shutil.copyfile(path, Path(tmp) / name))
 
 
 def record_failure(uri: str, experiment_id: str, job_key: str, params: dict, error: str,
@@ -429,8 +491,10 @@ def record_failure(uri: str, experiment_id: str, job_key: str, params: dict, err
 
     client = _client(uri)
     _retire(client, experiment_id, job_key)
-    tags = {JOB_TAG: job_key, "gdbasins.code_version": code or code_version(),
-            "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"]}
+    tags = {JOB_TAG: job_key, "gdbasins.code_version": code or code_version(), browse.KIND_TAG: "job",
+            "gdbasins.dataset": params["dataset"], "gdbasins.variant": params["variant"],
+            browse.NOTE_TAG: "This job **failed** before it had results: the tag `gdbasins.error` holds "
+                             "the error."}
     run = client.create_run(experiment_id, run_name=job_key.split("/", 1)[-1], tags=tags)
     rid = run.info.run_id
     try:
@@ -457,22 +521,24 @@ def _outcome_tags(outcomes, seeds) -> list[dict[str, str]]:
     return [by_seed[int(s)] for s in seeds]
 
 
-def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels):
+def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric, Param, labels, best):
     import mlflow.data
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import DatasetInput, InputTag, RunTag
+
+    from .endpoints import OUTCOMES
 
     flat = flatten(params)
     flat.update(batch_size=str(meta["batch_size"]), updates_per_epoch=str(meta["updates_per_epoch"]),
                 sizes=json.dumps(meta["sizes"]))
-    finals = {
-        "share_diverged": float(endpoints["diverged"].mean()),
-        "median_final_loss": float(np.nanmedian(endpoints["raw_loss"])) if (~endpoints["diverged"]).any() else None,
-        "median_polished_loss": float(np.nanmedian(endpoints["polished_loss"])) if (~endpoints["diverged"]).any() else None,
-    }
-    if labels and labels[0]:
-        from .endpoints import OUTCOMES
-
-        finals.update({f"share_{o}": float(np.mean([t["outcome"] == o for t in labels])) for o in OUTCOMES})
+    # share_global first: the UI's Compare view plots the first metric a run logged by default
+    shares = ({o: float(np.mean([t["outcome"] == o for t in labels])) for o in OUTCOMES}
+              if labels and labels[0] else {})
+    finals = ({f"share_{o}": v for o, v in shares.items()}
+              or {"share_diverged": float(endpoints["diverged"].mean())})
+    finite = (~endpoints["diverged"]).any()
+    finals.update(median_final_loss=float(np.nanmedian(endpoints["raw_loss"])) if finite else None,
+                  median_polished_loss=float(np.nanmedian(endpoints["polished_loss"])) if finite else None)
+    note = browse.job_description(params, meta["batch_size"], shares, best)
     epochs = curve_epochs(len(histories["loss"]) - 1)
     curves = []
     with np.errstate(all="ignore"):
@@ -480,7 +546,7 @@ def _log_parent(client, pid, params, meta, endpoints, histories, ds, now, Metric
             med = np.nanmedian(h[epochs], axis=1) if np.isfinite(h).any() else np.full(len(epochs), np.nan)
             curves += [Metric(f"median_{name}", float(v), now, int(e)) for e, v in zip(epochs, med) if np.isfinite(v)]
     client.log_batch(pid, metrics=_metrics(Metric, finals, now) + curves,
-                     params=[Param(k, v) for k, v in flat.items()])
+                     params=[Param(k, v) for k, v in flat.items()], tags=[RunTag(browse.NOTE_TAG, note)])
     with warnings.catch_warnings():  # a local path matches two equivalent source types
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_numpy(ds.X_train, targets=ds.y_train, source=str(ds.path.resolve()),
@@ -658,30 +724,52 @@ def _write_session(store):
         return store.ManagedSessionMaker()
 
 
-def log_summary(uri: str, experiment_id: str, study: str, report_dir, claims_csv, code: str | None = None) -> str:
+def log_summary(uri: str, experiment_id: str, study: str, report_dir, claims_csv, code: str | None = None, *,
+                jobs=None, datasets=None, page=None) -> str:
     """One summary run per study (job key ``<study>/summary``): the report folder as artifacts
-    and each claim's overall verdict as a tag (``claim1.verdict`` ...). Returns its id.
+    (``report/``), the report as one self-contained page (``page``, logged as ``report.html``),
+    and each claim's overall verdict as a tag (``claim1.verdict`` ...). Returns its id. MLflow's
+    artifact viewer shows ``report.html`` with its figures; in ``report/README.md`` it cannot show
+    them (it draws only images with an absolute address, and the UI's address is not known here).
 
     The report comes after every job of the study has logged, so a run of the study's
     experiment still RUNNING here belongs to no live job: one a killed job left behind whose job
     never ran again (its learning rate or dataset since removed from the config; a job that runs
-    again retires its own). Such runs are marked KILLED (:func:`end_orphans`).
+    again retires its own). Such runs are marked KILLED (:func:`end_orphans`). With ``jobs`` (the
+    study's job keys) and ``datasets`` (its dataset names), the runs and models of jobs and
+    datasets no longer in the study are retired (:func:`retire_removed_jobs`,
+    :func:`gdbasins.model.retire_registered`) and the experiment's description states the study.
     """
     import pandas as pd
+
+    from .model import retire_registered
 
     client = _client(uri)
     key = f"{study}/summary"
     end_orphans(client, experiment_id)
+    if jobs is not None:
+        retire_removed_jobs(client, experiment_id, jobs)
+    if datasets is not None:
+        retire_registered(client, study, datasets)
     _retire(client, experiment_id, key)
     claims = pd.read_csv(claims_csv)
     overall = claims[claims["dataset"] == "overall"]
-    tags = {JOB_TAG: key, "gdbasins.code_version": code or code_version(), "gdbasins.kind": "summary"}
+    tags = {JOB_TAG: key, "gdbasins.code_version": code or code_version(), browse.KIND_TAG: "summary",
+            browse.NOTE_TAG: "The study's report: open the artifact `report.html` (one page, its figures "
+                             "included); the folder `report/` holds the same as the study's reports folder "
+                             "(README.md, index.html, tables as CSV, figures)."}
     tags.update({f"claim{r.claim}.verdict": r.verdict for r in overall.itertuples()})
     run = client.create_run(experiment_id, run_name="summary", tags=tags)
+    rid = run.info.run_id
     try:
-        client.log_artifacts(run.info.run_id, str(report_dir), "report")
+        client.log_artifacts(rid, str(report_dir), "report")
+        if page is not None:
+            _log_as(client, rid, page, "report.html")
     except BaseException:
-        client.set_terminated(run.info.run_id, "FAILED")
+        client.set_terminated(rid, "FAILED")
         raise
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
+    client.set_terminated(rid, "FINISHED")
+    if jobs is not None and datasets is not None:
+        describe_experiment(client, experiment_id, study,
+                            {"run_id": rid, "jobs": len(list(jobs)), "datasets": sorted(datasets)})
+    return rid

@@ -3,6 +3,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # One BLAS thread per job, set before any job imports NumPy; Snakemake's parallel jobs use the
@@ -14,7 +15,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from gdbasins import sources
+from gdbasins import browse, cost, sources
 from gdbasins.blas import pin_kernels
 
 # Every job runs the same OpenBLAS kernels (Haswell, on any x86-64 CPU with AVX2), so the same
@@ -102,7 +103,7 @@ def store_code():
         Path(workflow.basedir) / "workflow" / "scripts" / "init_tracking.py",
         *(
             sources.PACKAGE / f"{m}.py"
-            for m in ("__init__", "blas", "files", "preflight", "tracking")
+            for m in ("__init__", "blas", "browse", "files", "preflight", "tracking")
         ),
     )
 

@@ -17,6 +17,7 @@ TABLES = [
 ]
 FIGURES = [
     "global_share",
+    "outcome_shares",
     "loss_curves_best_rates",
     "polished_levels",
     "sharpness_accuracy",
@@ -42,17 +43,21 @@ rule report:
         # the summary run comes after every job's runs
         tracked=expand(f"{ROOT}/tracking/{{dataset}}.json", dataset=DATASETS),
     output:
-        readme=report(
-            f"{REPORTS}/README.md",
-            caption="../report/readme.rst",
-            category="Report",
-        ),
+        readme=f"{REPORTS}/README.md",
         html=f"{REPORTS}/index.html",
-        tables=[
+        # the README as one page with its figures, and each table as a page: what the Snakemake
+        # report and MLflow's artifact viewer display (neither shows Markdown or CSV inline)
+        page=report(
+            f"{ROOT}/report/report.html",
+            caption="../report/readme.rst",
+            category="1. The study's report",
+        ),
+        tables=[f"{REPORTS}/tables/{name}.csv" for name in TABLES],
+        table_pages=[
             report(
-                f"{REPORTS}/tables/{name}.csv",
-                caption="../report/table.rst",
-                category="Tables",
+                f"{ROOT}/report/tables/{name}.html",
+                caption=f"../report/tables/{name}.rst",
+                category="3. Tables",
                 labels={"table": name},
             )
             for name in TABLES
@@ -60,8 +65,8 @@ rule report:
         figures=[
             report(
                 f"{REPORTS}/figures/{name}.png",
-                caption="../report/figure.rst",
-                category="Figures",
+                caption=f"../report/figures/{name}.rst",
+                category="2. Figures",
                 labels={"figure": name},
             )
             for name in FIGURES
@@ -70,7 +75,7 @@ rule report:
             report(
                 f"{REPORTS}/figures/landscape_{d}.png",
                 caption="../report/landscape.rst",
-                category="Landscapes",
+                category="4. Landscapes",
                 labels={"dataset": d},
             )
             for d in DATASETS
@@ -86,5 +91,7 @@ rule report:
         code=code("report.py"),
         config=config,
         dataset_names=DATASETS,  # in the order of input.datasets
+        jobs=sorted(j["key"] for j in RESOLVED["jobs"]),  # the others' runs are retired
+        table_names=TABLES,  # in the order of output.table_pages
     script:
         "../scripts/report.py"

@@ -1,17 +1,22 @@
-"""Screenshots of a study's MLflow UI in headless Chromium: the runs table and one run's charts.
+"""Screenshots of a study's MLflow UI in headless Chromium: the jobs table, a job's charts, the
+Compare view of one dataset's jobs, the dataset's registered model and the report.
 
     python3 workflow/scripts/mlflow_screenshots.py STUDY_DIR [--study default] [--out reports] [--job KEY]
 
 ``STUDY_DIR`` is the working directory of a finished run of the workflow (where
 ``data/<study>/tracking.json`` records the tracking store and the experiment). For the embedded
-SQLite store the script starts ``mlflow ui`` on it (127.0.0.1, a free port) and stops it at the
-end; for a tracking server (an ``http(s)://`` URI) it opens that server's UI. It writes
+SQLite store the script starts ``mlflow ui`` on it (127.0.0.1, a free port, one worker, no job
+runner) and stops it at the end; for a tracking server (an ``http(s)://`` URI) it opens that
+server's UI. It writes, in ``--out``:
 
-* ``<out>/mlflow-experiment.png``: the experiment's runs table, one parent run per job, with the
-  columns learning rate (param ``eta``), ``outcome`` (tag of the seed runs), ``share_global`` and
-  ``polished_loss``, and the newest job expanded to show its seed runs;
-* ``<out>/mlflow-run-charts.png``: the metric charts of one job's parent run (``--job``, e.g.
-  ``default/moons/sgd/eta=0.016``; by default the newest job).
+* ``mlflow-experiment.png``: the jobs table as the link the workflow prints at its end opens it
+  (the model-training view, the saved view "Jobs, by share in the global minimum");
+* ``mlflow-run-charts.png``: the metric charts of one job's run (``--job``, e.g.
+  ``default/moons/sgd/eta=0.016``; by default the job with the highest share in the global minimum);
+* ``mlflow-compare.png``: the Compare view of that job's dataset's best job of each variant (the
+  highest share in the global minimum), their ``loss_curves.png`` side by side;
+* ``mlflow-models.png``: the dataset's registered model, one version per job, alias ``best``;
+* ``mlflow-report.png``: the summary run's ``report.html`` in the artifact viewer.
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and PyPI's ``playwright`` (its own browser
 download is not used). The same functions drive the browser test (``tests/test_mlflow_ui.py``).
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import urllib.parse
 import os
 import subprocess
 import sys
@@ -33,7 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from services import free_port, process_group, wait_for_port  # noqa: E402
 
-from gdbasins import files, tracking  # noqa: E402
+from gdbasins import browse, files, model, tracking  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -126,43 +133,121 @@ def settle(page, seconds: float = 2.0):
     page.wait_for_timeout(seconds * 1000)
 
 
+def open_jobs(page, base_url: str, experiment_id: str, first_job: str, view: str = "gdbasins-jobs",
+              link: str | None = None):
+    """Open the study's jobs table as a user does from the workflow's last line (``link``, with
+    its address replaced by ``base_url``) or the saved view ``view``, and wait for ``first_job``."""
+    url = browse.view_url(experiment_id, view, base=base_url)
+    if link is not None:
+        parts = urllib.parse.urlsplit(link)
+        url = base_url + parts.path + ("#" + parts.fragment if parts.fragment else "")
+    page.goto(url, wait_until="load")
+    page.get_by_text(first_job, exact=True).first.wait_for()
+
+
+def on_screen(page, names) -> list[str]:
+    """The run names of ``names`` whose row in the runs table is drawn inside the window."""
+    height = page.viewport_size["height"]
+    seen = []
+    for name in names:
+        row = run_row(page, name)
+        box = row.first.bounding_box() if row.count() else None
+        if box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height:
+            seen.append(name)
+    return seen
+
+
+def load_more(page):
+    """The runs table's "Load more" button (absent when every run is listed)."""
+    return page.get_by_role("button", name="Load more")
+
+
+def open_compare(page, base_url: str, experiment_id: str, run_ids, artifact: str = tracking.FIGURE_NAME):
+    """Open the Compare view of ``run_ids`` and show their artifact ``artifact`` side by side;
+    returns the shown images' natural widths (0 for one that did not load)."""
+    query = urllib.parse.urlencode({"runs": json.dumps(list(run_ids)),
+                                    "experiments": json.dumps([experiment_id]),
+                                    "workflowType": "machine_learning"})
+    page.goto(f"{base_url}/#/compare-runs?{query}", wait_until="load")
+    page.get_by_text("Run details").first.wait_for()
+    entry = page.get_by_text(artifact, exact=True).first
+    entry.dispatch_event("click")  # the file list sits under panels that take the pointer
+    # each preview draws its image twice (one hidden): one per file
+    shown = ("[...new Map([...document.querySelectorAll(\"img[src^='blob:']\")]"
+             ".map(i => [i.src, i])).values()]")
+    page.wait_for_function(f"{shown}.length >= {len(run_ids)} && {shown}.every(i => i.complete)")
+    entry.evaluate("e => e.scrollIntoView({block: 'center'})")
+    return page.evaluate(f"() => {shown}.map(i => i.naturalWidth)")
+
+
+def open_report(page, base_url: str, experiment_id: str, run_id: str, name: str = "report.html"):
+    """Open the summary run's artifact ``name`` (an HTML page) in the artifact viewer; returns
+    its frame once its first heading is drawn."""
+    page.goto(f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts"
+              "?workflowType=machine_learning", wait_until="load")
+    page.get_by_text(name, exact=True).first.click()
+    frame = page.frame_locator("iframe.mlflow-html-iframe")
+    frame.locator("h1").first.wait_for()
+    return frame
+
+
+def open_registered_model(page, base_url: str, name: str):
+    """Open a registered model's page and wait for its versions."""
+    page.goto(f"{base_url}/#/models/{urllib.parse.quote(name)}?workflowType=machine_learning",
+              wait_until="load")
+    page.get_by_text("Version 1", exact=True).first.wait_for()
+
+
 def study_runs(uri: str, experiment_id: str):
     """``(parents, children)`` of an experiment's jobs, newest first (the runs table's order); the
     study's ``summary`` run (tag ``gdbasins.kind``) is neither."""
     from mlflow import MlflowClient
 
     runs = MlflowClient(uri).search_runs([experiment_id], max_results=50_000, order_by=["attributes.start_time DESC"])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "gdbasins.kind" not in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags
+               and r.data.tags.get(browse.KIND_TAG) != "summary"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     return parents, children
 
 
 def screenshots(study_dir: Path, study: str, out: Path, job: str | None = None) -> list[Path]:
-    """Write the two screenshots of a finished study (see the module docstring)."""
+    """Write the screenshots of a finished study (see the module docstring)."""
+    from mlflow import MlflowClient
+
     store = files.read_record(study_dir / "data" / study / "tracking.json")
     uri, exp = tracking.connect_uri(store["uri"]), store["experiment_id"]
-    parents, children = study_runs(uri, exp)
+    parents, _ = study_runs(uri, exp)
     if not parents:
         raise SystemExit(f"no runs in experiment {store['experiment']!r} of {uri}")
-    chosen = next((p for p in parents if p.data.tags.get("gdbasins.job") == job), None) if job else parents[0]
+    ranked = sorted(parents, key=lambda p: -p.data.metrics.get("share_global", -1))
+    chosen = next((p for p in parents if p.data.tags.get("gdbasins.job") == job), None) if job else ranked[0]
     if chosen is None:
         raise SystemExit(f"no run of job {job!r}; jobs look like {parents[0].data.tags.get('gdbasins.job')!r}")
-    first = parents[0]
-    seeds = sorted((c for c in children if c.data.tags["mlflow.parentRunId"] == first.info.run_id),
-                   key=lambda c: int(c.data.tags.get("gdbasins.seed", 0)))
+    dataset = chosen.data.tags["gdbasins.dataset"]
+    # per variant, the dataset's job with the highest share in the global minimum
+    same = list({p.data.tags["gdbasins.variant"]: p.info.run_id
+                 for p in reversed(ranked) if p.data.tags.get("gdbasins.dataset") == dataset}.values())
+    [summary] = MlflowClient(uri).search_runs([exp], f"tags.`{browse.KIND_TAG}` = 'summary'")
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "mlflow-experiment.png", out / "mlflow-run-charts.png"]
+    paths = {k: out / f"mlflow-{k}.png" for k in ("experiment", "run-charts", "compare", "models", "report")}
     server = contextlib.nullcontext(uri) if uri.startswith(("http://", "https://")) else mlflow_ui(uri)
     with server as base, browser(height=1400) as page:
-        open_runs_table(page, base, exp, first.info.run_name, hide=("Source", "Dataset"))
-        if seeds:
-            expand(page, first.info.run_name, seeds[0].info.run_name)
+        open_jobs(page, base, exp, ranked[0].info.run_name)
         settle(page)
-        page.screenshot(path=str(paths[0]))
+        page.screenshot(path=str(paths["experiment"]))
         open_run_charts(page, base, exp, chosen.info.run_id, "median_loss")
         settle(page, 4)
-        page.screenshot(path=str(paths[1]))
-    return paths
+        page.screenshot(path=str(paths["run-charts"]))
+        open_compare(page, base, exp, same)
+        settle(page)
+        page.screenshot(path=str(paths["compare"]))
+        open_registered_model(page, base, model.registered_name(study, dataset))
+        settle(page)
+        page.screenshot(path=str(paths["models"]))
+        open_report(page, base, exp, summary.info.run_id)
+        settle(page)
+        page.screenshot(path=str(paths["report"]))
+    return list(paths.values())
 
 
 def main(argv=None):
@@ -170,7 +255,8 @@ def main(argv=None):
     ap.add_argument("study_dir", type=Path, help="the workflow's working directory after a run")
     ap.add_argument("--study", default="default", help="the config's study name (default: default)")
     ap.add_argument("--out", type=Path, default=Path("reports"), help="folder for the PNGs (default: reports)")
-    ap.add_argument("--job", help="job key of the run whose charts to show (default: the newest)")
+    ap.add_argument("--job", help="job key of the run whose charts and dataset to show (default: the "
+                                  "one with the highest share in the global minimum)")
     args = ap.parse_args(argv)
     for path in screenshots(args.study_dir, args.study, args.out, args.job):
         print(path)

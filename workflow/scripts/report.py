@@ -19,11 +19,16 @@ written = render.build(snakemake.input.outcomes, snakemake.input.results, snakem
                        datasets, snakemake.params.config, out_dir, code_version=code,
                        cost_path=snakemake.input.cost, escape_paths=snakemake.input.escape,
                        minima_paths=snakemake.input.minima, barrier_paths=snakemake.input.barriers)
-logging.info("wrote the report to %s", out_dir)
+files.write_text(snakemake.output.page, render.standalone_html(written["readme"]))
+tables = zip(snakemake.params.table_names, snakemake.output.tables, snakemake.output.table_pages, strict=True)
+for name, table, page in tables:
+    files.write_text(page, render.table_html(table, f"Table {name}.csv"))
+logging.info("wrote the report to %s and its pages to %s", out_dir, Path(snakemake.output.page).parent)
 store = files.read_record(snakemake.input.store)
 stopwatch = tracking.Stopwatch()
 with stopwatch:
     run_id = tracking.log_summary(tracking.connect_uri(store["uri"]), store["experiment_id"], snakemake.params.config["study"], out_dir,
-                                  written["claims"], code)
+                                  written["claims"], code, jobs=snakemake.params.jobs,
+                                  datasets=snakemake.params.dataset_names, page=snakemake.output.page)
 logging.info("summary run %s logged in %.1f s", run_id, stopwatch.seconds)
 files.write_record(snakemake.output.summary, {"uri": store["uri"], "run_id": run_id})

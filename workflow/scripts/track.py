@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gdbasins import files, tracking
+from gdbasins import files, model, tracking
 from gdbasins.job import load_results
 
 store = files.read_record(snakemake.input.store)
@@ -30,5 +30,9 @@ for results in snakemake.input.results:
                                snakemake.input.dataset, outcomes=rows, figure=figure, code=code)
     records[job["key"]] = dict(ids, variant=job["variant"], eta=job["eta"])
     logging.info("%s: logged %d runs", job["key"], 1 + len(ids["children"]))
-logging.info("logged %d jobs to MLflow in %.1f s", len(records), stopwatch.seconds)
-files.write_record(snakemake.output.runs, {"uri": store["uri"], "jobs": records})
+with stopwatch:  # each job's best network, a version of the dataset's registered model
+    registry = model.register_dataset(uri, job["study"], job["dataset"],
+                                      [dict(r, key=k) for k, r in records.items()])
+logging.info("logged %d jobs to MLflow in %.1f s; registered model %s, alias best = version %s", len(records),
+             stopwatch.seconds, registry["name"], registry["aliases"].get("best"))
+files.write_record(snakemake.output.runs, {"uri": store["uri"], "jobs": records, "registry": registry})
