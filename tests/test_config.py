@@ -199,3 +199,34 @@ def test_a_key_given_twice_in_a_config_file_is_refused_naming_both_lines(tmp_pat
         load_config(tmp_path / "missing.yaml")
     path.write_text("study: s\ndatasets: {xor: {generator: xor}}\n")
     assert load_config(path) == {"study": "s", "datasets": {"xor": {"generator": "xor"}}}
+
+
+def test_an_absurd_study_is_refused_a_long_one_announced_with_the_estimate(monkeypatch):
+    """The estimate (gdbasins.cost.study_seconds) against a hand count for one job, then its use: a
+    year of CPU time refused naming the key, a day announced, the smoke study neither."""
+    from gdbasins import cost
+    from gdbasins.config import REFUSE_SECONDS, WARN_SECONDS, check_time, study_cpu_seconds
+
+    monkeypatch.setenv("GDBASINS_MEMORY_MB", str(10**12))  # memory is not what is tested here
+    one = broken(["variants"], {"sgd": [0.1]})
+    one["datasets"] = {"moons": one["datasets"]["moons"]}
+    resolved = resolve(validate(one))
+    [job] = resolved["jobs"]
+    n, P, S, E = 45, 17, job["seeds"], job["epochs"]  # moons' 45 training samples, a 2-4-1 network
+    t = cost.TRAIN
+    train = t["start"] + t["replica_step"] * E * n * S + t["replica_sample_param"] * E * n * S * P + t["replica_param"] * S * P
+    assert cost.study_seconds(resolved, 1)["cpu"]["train"] == pytest.approx(train, rel=1e-12)
+    assert sum(study_cpu_seconds(resolved).values()) == pytest.approx(sum(cost.study_seconds(resolved, 1)["cpu"].values()))
+    assert check_time(resolve(validate(GOOD)), GOOD, 2) is None
+    # seeds scale the training and analysis terms linearly: find counts a day and a year away
+    per_seed = (train - t["start"]) / S
+    day, year = int(2 * WARN_SECONDS / per_seed), int(2 * REFUSE_SECONDS / per_seed)
+    long = copy.deepcopy(one)
+    long["datasets"]["moons"]["seeds"] = day
+    line = check_time(resolve(validate(long)), long, 2)
+    assert line.startswith("gdbasins: warning: this study would take about ") and "days of CPU time" in line
+    long["datasets"]["moons"]["seeds"] = year
+    with pytest.raises(ConfigError) as info:
+        check_time(resolve(validate(long)), long, 2)
+    assert str(info.value).startswith("config key 'datasets.moons.seeds': the study would take about ")
+    assert "years of CPU time" in str(info.value) and f"{year} seeds, {E} epochs" in str(info.value)

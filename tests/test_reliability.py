@@ -381,6 +381,10 @@ BAD = [
     (changed("variants", "sgd", value=["1e-2"]), "variants.sgd[0]", "write 1.0e-2 for the number"),
     (changed("seeds", value=10**9), "seeds", "GiB"),
     (changed("epochs", value=10**9), "epochs", "GiB"),
+    # fits in memory, but a million samples and a 1000-unit network for 3 million epochs: years
+    (changed("datasets", "moons", value=dict(REL["datasets"]["moons"], params={"n_samples": 10**6}, epochs=3 * 10**6,
+                                             network=dict(REL["datasets"]["moons"]["network"], hidden=[1000]))),
+     "datasets.moons.epochs", "years of CPU time"),
 ]
 
 

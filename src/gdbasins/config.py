@@ -21,7 +21,7 @@ from .network import Network, network_from
 from .train import VARIANTS, batch_size_for
 
 __all__ = ["ConfigError", "SCHEMA", "load_schema", "load_config", "validate", "resolve", "eta_label",
-           "DEFAULT_MINIBATCH"]
+           "DEFAULT_MINIBATCH", "check_time", "study_cpu_seconds"]
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -219,6 +219,47 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
     extra = {k: dict(_defaults(schema, schema["properties"][k]), **(config.get(k) or {}))
              for k in ("escape_experiment", "minima")}
     return _canonical({"datasets": datasets, "jobs": jobs, "tolerances": tolerances, **extra})
+
+
+#: CPU time above which a study is refused (an absurd one: a typo, not a plan), and above which
+#: the workflow warns before it starts.
+REFUSE_SECONDS, WARN_SECONDS = 365 * 86400, 86400
+
+
+def study_cpu_seconds(resolved: dict) -> dict[str, float]:
+    """Estimated CPU seconds of each dataset's jobs (:func:`gdbasins.cost.study_seconds`, a model
+    fitted to the per-job CPU times of the default study on this project's 2-core machine)."""
+    from .cost import study_seconds
+
+    out = {}
+    for name, ds in resolved["datasets"].items():
+        part = dict(resolved, datasets={name: ds}, jobs=[j for j in resolved["jobs"] if j["dataset"] == name])
+        out[name] = sum(study_seconds(part, 1)["cpu"].values())
+    return out
+
+
+def check_time(resolved: dict, config: dict, cores: int = 1) -> str | None:
+    """Refuse a study estimated at more than a year of CPU time (:func:`study_cpu_seconds`),
+    naming the key to lower; return a warning line above a day, else ``None``. Separate from
+    :func:`resolve` (it generates every dataset again): the workflow runs it once per run."""
+    per_dataset = study_cpu_seconds(resolved)
+    total = sum(per_dataset.values())
+    if total > REFUSE_SECONDS:
+        name = max(per_dataset, key=per_dataset.get)
+        raw = config["datasets"][name]
+        ds = resolved["datasets"][name]
+        order = ("epochs", "seeds") if ds["epochs"] > ds["seeds"] else ("seeds", "epochs")
+        keys = [f"datasets.{name}.{k}" if k in raw else k for k in order]
+        raise ConfigError(
+            f"config key {keys[0]!r}: the study would take about {total / REFUSE_SECONDS:.3g} years of CPU time "
+            f"(dataset {name!r} alone {per_dataset[name] / REFUSE_SECONDS:.3g}: {ds['seeds']} seeds, {ds['epochs']} "
+            "epochs; estimated by gdbasins.cost.study_seconds, from per-job costs measured on the default study); "
+            "lower its seeds or epochs")
+    if total > WARN_SECONDS:
+        return (f"gdbasins: warning: this study would take about {total / 86400:.3g} days of CPU time, "
+                f"{total / 86400 / max(1, cores):.3g} days on {cores} core{'s' * (cores != 1)} "
+                "(gdbasins.cost.study_seconds); check its seeds and epochs, or run it on a cluster")
+    return None
 
 
 #: How the result tables write a learning rate (``float_format`` of the CSVs).

@@ -22,7 +22,7 @@ from gdbasins.blas import pin_kernels
 # config gives the same numbers on an AVX-512 machine too (see gdbasins/blas.py).
 pin_kernels()
 
-from gdbasins.config import ConfigError, eta_label, load_config, resolve
+from gdbasins.config import ConfigError, check_time, eta_label, load_config, resolve
 from gdbasins.config import validate as check_config
 from gdbasins import preflight
 from gdbasins.files import IntegrityError
@@ -55,6 +55,12 @@ ARTIFACTS = str(Path("mlartifacts").resolve())
 # Once per run, before any job (not again in each job's own Snakemake): the store must be usable,
 # and must hold what the study's records say; what it lost is logged again by this run.
 if workflow.is_main_process:
+    try:  # an absurd study is refused, a long one announced (gdbasins.cost.study_seconds)
+        _warning = check_time(RESOLVED, config, workflow.cores)
+    except ConfigError as exc:
+        raise ValueError(f"Invalid configuration: {exc}") from None
+    if _warning:
+        print(_warning, file=sys.stderr)
     try:
         preflight.check_usable(tracking_uri())
         for _line in preflight.restore(
