@@ -123,3 +123,79 @@ def test_memory_limit_can_be_set_for_the_machine_the_jobs_run_on(monkeypatch):
     assert f"{MEMORY_VAR}=0.01" in str(info.value)
     monkeypatch.setenv(MEMORY_VAR, "100000")
     resolve(validate(copy.deepcopy(GOOD)))
+
+
+# What the schema lets through, refused by the checks around it (through Snakemake, on a finished
+# study: test_reliability.py's BAD).
+NAN, INF = float("nan"), float("inf")
+STRICT = [
+    (broken(["variants", "sgd"], [NAN]), "config key 'variants.sgd[0]': must be a finite number. Got nan instead."),
+    (broken(["variants", "batch"], [0.5, -INF]), "config key 'variants.batch[1]': must be a finite number. Got -inf"),
+    (broken(["tolerances"], {"global_gap": INF}), "config key 'tolerances.global_gap': must be a finite number"),
+    (broken(["certification"], {"radius": NAN}), "config key 'certification.radius': must be a finite number"),
+    (broken(["datasets", "moons", "network", "init_scale"], INF), "config key 'datasets.moons.network.init_scale': "
+                                                                  "must be a finite number"),
+    (broken(["datasets", "moons", "params", "noise"], NAN), "config key 'datasets.moons.params.noise': must be a finite"),
+    (broken(["epochs"], 30.0), "config key 'epochs': 30.0 is not of type 'integer' (a count: write 30, without"),
+    (broken(["datasets", "xor", "seeds"], 4.0), "config key 'datasets.xor.seeds': 4.0 is not of type 'integer'"),
+    (broken(["datasets", "moons", "network", "hidden"], [4.0]), "config key 'datasets.moons.network.hidden[0]': 4.0 is "
+                                                                "not of type 'integer'"),
+    (broken(["seeds"], True), "config key 'seeds': True is not of type 'integer'"),
+    (broken(["variants", "batch"], [0.1, 0.1000000000001]), "config key 'variants.batch': the rates 0.1 and "
+                                                            "0.1000000000001 are the same to the 12 significant digits"),
+    (broken(["datasets", "teacher", "learning_rates", "sgd"], [0.01, 0.0100000000000004]),
+     "config key 'datasets.teacher.learning_rates.sgd': the rates 0.01 and 0.0100000000000004 are the same"),
+    (broken(["study"], "smoke\n"), "config key 'study': the value 'smoke\\n' holds a control character"),
+    (broken(["datasets", "xor\n"], {"generator": "xor"}), "config key 'datasets.xor\\n': the key 'xor\\n' holds a control"),
+    (broken(["datasets", "moons", "generator"], "moons\t"), "config key 'datasets.moons.generator': the value "),
+    (broken(["variants", "sgd"], ["1e-2"]), "config key 'variants.sgd[0]': '1e-2' is not of type 'number' (YAML reads "
+                                            "1e-2 as text; write 1.0e-2 for the number)"),
+    (broken(["tolerances"], {"grad": "5E-7"}), "(YAML reads 5E-7 as text; write 5.0e-7 for the number)"),
+]
+
+
+@pytest.mark.parametrize("cfg,line", STRICT, ids=[m[11:50] for _, m in STRICT])
+def test_what_the_schema_lets_through_is_refused_in_one_line(cfg, line):
+    with pytest.raises(ConfigError) as info:
+        resolve(validate(cfg))
+    assert line in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_rates_that_differ_in_the_twelfth_digit_are_kept_apart():
+    cfg = broken(["variants", "batch"], [0.1, 0.100000000001])  # %.12g: 0.1 and 0.100000000001
+    etas = sorted(j["eta"] for j in resolve(validate(cfg))["jobs"] if j["variant"] == "batch" and j["dataset"] == "xor")
+    assert etas == [0.1, 0.100000000001]
+
+
+def test_a_config_of_defaults_only_is_valid():
+    """Every setting at its default: the schema's XOR, its 4 samples, and no mini-batch size set:
+    mini-batch takes half the samples (2), not the default 16 that XOR cannot hold."""
+    resolved = resolve(validate({}))
+    sizes = {(j["dataset"], j["variant"]): j["batch_size"] for j in resolved["jobs"]}
+    assert sizes == {("xor", "batch"): 4, ("xor", "minibatch"): 2, ("xor", "sgd"): 1}
+    moons = resolve(validate({"datasets": {"moons": {"generator": "moons"}}}))
+    assert {j["batch_size"] for j in moons["jobs"] if j["variant"] == "minibatch"} == {16}
+    with pytest.raises(ConfigError, match="'minibatch_size': must be <= the 4 training samples of dataset 'xor'"):
+        resolve(validate({"minibatch_size": 16}))  # set, not defaulted: refused
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused_naming_both_lines(tmp_path):
+    from gdbasins.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("study: s\ndatasets:\n  xor: {generator: xor}\n  moons: {generator: moons}\n"
+                    "  xor: {generator: circles}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (f"config file '{path}', line 5: key 'xor' appears twice in one mapping (first on line 3); "
+                               "YAML would keep only the last, remove one")
+    path.write_text("study: s\nseeds: 3\nseeds: 4\n")
+    with pytest.raises(ConfigError, match="line 3: key 'seeds' appears twice in one mapping"):
+        load_config(path)
+    path.write_text("study: [s\n")
+    with pytest.raises(ConfigError, match=f"config file '{path}', line 2: not valid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "missing.yaml")
+    path.write_text("study: s\ndatasets: {xor: {generator: xor}}\n")
+    assert load_config(path) == {"study": "s", "datasets": {"xor": {"generator": "xor"}}}

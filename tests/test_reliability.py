@@ -369,6 +369,19 @@ BAD = [
     (changed("datasets", "moons", "netwrok", value={}), "datasets.moons.netwrok", "unknown key ('netwrok' was unexpected)"),
     (changed("tolerances", value={"eig": -1e-6}), "tolerances.eig", "-1e-06 is less than or equal to the minimum of 0"),
     (changed("datasets", "../x", value={"generator": "xor"}), "datasets", "'../x' does not match"),
+    (changed("variants", "sgd", value=[float("nan")]), "variants.sgd[0]", "must be a finite number. Got nan"),
+    (changed("variants", "batch", value=[0.5, float("inf")]), "variants.batch[1]", "must be a finite number. Got inf"),
+    (changed("tolerances", value={"grad": float("nan")}), "tolerances.grad", "must be a finite number"),
+    (changed("datasets", "xor", "network", "init_scale", value=float("inf")), "datasets.xor.network.init_scale",
+     "must be a finite number. Got inf"),
+    (changed("epochs", value=30.0), "epochs", "30.0 is not of type 'integer' (a count: write 30"),
+    (changed("seeds", value=3.0), "seeds", "3.0 is not of type 'integer'"),
+    (changed("variants", "batch", value=[0.1, 0.1000000000001]), "variants.batch",
+     "the rates 0.1 and 0.1000000000001 are the same to the 12 significant digits"),
+    (changed("study", value="rel\n"), "study", "holds a control character"),
+    (changed("variants", "sgd", value=["1e-2"]), "variants.sgd[0]", "write 1.0e-2 for the number"),
+    (changed("seeds", value=10**9), "seeds", "GiB"),
+    (changed("epochs", value=10**9), "epochs", "GiB"),
 ]
 
 
@@ -392,6 +405,20 @@ def test_bad_configs_stop_before_any_job_and_leave_a_finished_study_untouched(re
                 or says not in proc.stderr or "Traceback" in proc.stderr:
             problems.append(f"{key}: exit {proc.returncode}\n{proc.stderr[-1500:]}")
     assert not problems, "\n\n".join(problems)
+    assert fingerprint(reference.work) == before
+
+
+def test_a_config_file_with_a_key_given_twice_is_refused_naming_the_line(reference, tmp_path):
+    """YAML keeps the last of two equal keys: a second ``xor:`` would silently replace the first."""
+    before = fingerprint(reference.work)
+    text = yaml.safe_dump(REL, sort_keys=False)
+    path = tmp_path / "twice.yaml"
+    path.write_text(text.replace("datasets:\n", "datasets:\n  moons: {generator: xor}\n", 1))
+    first, second = [i for i, t in enumerate(path.read_text().splitlines(), 1) if t.startswith("  moons:")]
+    proc = snakemake(reference.work, "--cores", "1", config=path, check=False, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert (f"Invalid configuration: config file '{path}', line {second}: key 'moons' appears twice in one mapping "
+            f"(first on line {first})") in proc.stderr, proc.stderr[-1500:]
     assert fingerprint(reference.work) == before
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -18,7 +20,8 @@ from .endpoints import TRAINING_TOLERANCES
 from .network import Network, network_from
 from .train import VARIANTS, batch_size_for
 
-__all__ = ["ConfigError", "SCHEMA", "load_schema", "validate", "resolve", "eta_label"]
+__all__ = ["ConfigError", "SCHEMA", "load_schema", "load_config", "validate", "resolve", "eta_label",
+           "DEFAULT_MINIBATCH"]
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -32,13 +35,96 @@ def load_schema(path=SCHEMA) -> dict:
         return yaml.safe_load(fh)
 
 
+#: The mini-batch size when the config sets none: this, or half the training samples of a
+#: dataset with fewer than twice as many (XOR's 4 samples: 2), so that mini-batch stays apart from
+#: full batch.
+DEFAULT_MINIBATCH = 16
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is an
+    error instead of the last one silently winning (a second ``xor:`` replacing the first)."""
+
+
+def _mapping(loader, node):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping "
+                              f"(first on line {seen[key] + 1}); YAML would keep only the last, remove one")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_config(path) -> dict:
+    """The config file ``path``, refusing duplicate keys; raises :class:`ConfigError` naming the
+    file (a missing or unreadable file, YAML that does not parse, a duplicate key)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r}: cannot be read ({exc.strerror})") from None
+    try:
+        config = yaml.load(text, Loader=_StrictLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {str(path)!r}, {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {str(path)!r}{where}: not valid YAML "
+                          f"({getattr(exc, 'problem', None) or exc})") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {str(path)!r}: must hold a mapping of settings. "
+                          f"Got a {type(config).__name__} instead.")
+    return config
+
+
+def _strict_validator(schema):
+    """A JSON-Schema validator for which an integer is an ``int``: the standard counts 30.0 as one,
+    and ``epochs: 30.0`` would then fail only inside the jobs."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)(schema)
+
+
+def _check_values(node, path=()) -> None:
+    """What the schema lets through anywhere in the config: a NaN or infinite number (YAML's
+    ``.nan``, ``.inf``), and a key or text with a control character (a name ending in a newline
+    passes a ``^...$`` pattern)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        here = (*path, k)
+        key = _key(here)
+        for text in (k, v):
+            if isinstance(text, str) and any(unicodedata.category(c) == "Cc" for c in text):
+                what = "key" if text is k else "value"
+                raise ConfigError(f"config key {key!r}: the {what} {text!r} holds a control character "
+                                  "(a newline, tab, ...); names and values must be plain text")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key {key!r}: must be a finite number. Got {v!r} instead.")
+        _check_values(v, here)
+
+
+def _key(path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(top level)"
+
+
 def validate(config: dict, schema_path=SCHEMA) -> dict:
     """JSON-Schema validation with defaults filled in (what ``snakemake.utils.validate`` does),
     for use outside Snakemake; raises :class:`ConfigError` with the failing key."""
-    import jsonschema
-
+    if not isinstance(config, dict):
+        raise ConfigError(f"the config must be a mapping of settings. Got {type(config).__name__} instead.")
+    _check_values(config)
     schema = load_schema(schema_path)
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    errors = sorted(_strict_validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         raise ConfigError(_message(errors[0]))
     config = copy.deepcopy(config)
@@ -58,8 +144,24 @@ def _message(error) -> str:
         if unknown:
             path.append(unknown[0])
             message = f"unknown key ({unknown[0]!r} was unexpected); expected one of {known}"
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-    return f"config key {key or '(top level)'!r}: {message}"
+    if error.validator == "type" and isinstance(error.instance, str) and _looks_numeric(error.instance):
+        # YAML 1.1 reads 1e-2 as text: its numbers need a dot before the exponent
+        mantissa, _, exponent = error.instance.lower().partition("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        message += f" (YAML reads {error.instance} as text; write {mantissa}e{exponent} for the number)"
+    elif error.validator == "type" and error.validator_value == "integer" and isinstance(error.instance, float) \
+            and error.instance.is_integer():
+        message += f" (a count: write {int(error.instance)}, without the decimal point)"
+    return f"config key {_key(path)!r}: {message}"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "e" in text.lower()
 
 
 def eta_label(eta: float) -> str:
@@ -87,14 +189,15 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
         ds["network"] = dict(_defaults(schema, net_spec), **(raw.get("network") or {}))
         ds.setdefault("epochs", config["epochs"])
         ds.setdefault("seeds", config["seeds"])
-        ds.setdefault("minibatch_size", config["minibatch_size"])
         n_train, n_test = _check_generator(where, ds)
+        ds.setdefault("minibatch_size", config.get("minibatch_size") or min(DEFAULT_MINIBATCH, max(1, n_train // 2)))
         net = _check_network(where, ds)
         _check_memory(where, raw, config, ds, net, n_train, n_test, certification)
         grids = dict(config["variants"], **ds["learning_rates"])
         for variant in VARIANTS:
             if variant not in grids:
                 continue
+            _check_rates(where, raw, variant, grids[variant])
             if variant == "minibatch" and ds["minibatch_size"] > n_train:
                 key = f"{where}.minibatch_size" if "minibatch_size" in raw else "minibatch_size"
                 raise ConfigError(
@@ -116,6 +219,24 @@ def resolve(config: dict, schema_path=SCHEMA) -> dict:
     extra = {k: dict(_defaults(schema, schema["properties"][k]), **(config.get(k) or {}))
              for k in ("escape_experiment", "minima")}
     return _canonical({"datasets": datasets, "jobs": jobs, "tolerances": tolerances, **extra})
+
+
+#: How the result tables write a learning rate (``float_format`` of the CSVs).
+RATE_FORMAT = "%.12g"
+
+
+def _check_rates(where: str, raw: dict, variant: str, rates) -> None:
+    """Two rates of one grid that the result tables would write as the same text (12 significant
+    digits) would be merged there: refused."""
+    key = f"{where}.learning_rates.{variant}" if variant in (raw.get("learning_rates") or {}) else f"variants.{variant}"
+    seen = {}
+    for eta in rates:
+        text = RATE_FORMAT % eta
+        if text in seen:
+            raise ConfigError(f"config key {key!r}: the rates {seen[text]!r} and {eta!r} are the same to the 12 "
+                              f"significant digits the result tables keep ({text}); remove one or make them differ "
+                              "sooner")
+        seen[text] = eta
 
 
 def _canonical(obj):

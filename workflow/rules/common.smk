@@ -21,12 +21,14 @@ from gdbasins.blas import pin_kernels
 # config gives the same numbers on an AVX-512 machine too (see gdbasins/blas.py).
 pin_kernels()
 
-from gdbasins.config import ConfigError, eta_label, resolve
+from gdbasins.config import ConfigError, eta_label, load_config, resolve
 from gdbasins.config import validate as check_config
 from gdbasins.tracking import code_version, redact, tracking_uri
 
 # Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
+    for _path in workflow.configfiles:
+        load_config(_path)  # Snakemake's YAML reading keeps the last of two equal keys silently
     check_config(
         config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     )
