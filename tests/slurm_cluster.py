@@ -213,6 +213,9 @@ def slurm_cluster(base: Path):
     this machine, with its CPUs and memory; yields its ``Cluster`` once the node is idle. Its
     state and logs live under ``base``; the daemons are stopped in reverse order on exit."""
     ensure_slurm()
+    if os.geteuid() != 0:
+        raise RuntimeError("the Slurm test starts munged, MariaDB and Slurm's daemons and writes "
+                           "/etc/slurm/: run it as root (as CI does)")
     base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
     for sub in ("state", "spool", "logs"):

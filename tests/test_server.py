@@ -254,7 +254,9 @@ def test_slurm_executor_runs_the_study_with_the_shipped_profile(server, tmp_path
             f"\n--- {log} ---\n{log.read_text()[-2000:]}" for log in sorted(cluster.logs.iterdir()))
         [run_id] = set(re.findall(r"SLURM run ID: (\S+)", proc.stderr))
         jobs = sacct_jobs(run_id)
-    check_store(url, clone, "slurm", n_jobs=6, n_seeds=3)
+    runs = check_store(url, clone, "slurm", n_jobs=6, n_seeds=3)
+    [summary] = runs["summary"]  # the report job's run
+    assert summary["info"]["status"] == "FINISHED"
     assert (clone / "reports/slurm/figures/landscape_moons.png").stat().st_size > 1000
     # dataset, store, training, classify, unit cost, escape, minima, track, report: all sbatch jobs
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stderr)
