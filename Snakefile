@@ -24,7 +24,12 @@ include: "workflow/rules/landscape.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every file of the study is a target, not only the report: Snakemake then regenerates a
+# deleted intermediate file (a dataset, a result, an outcomes table, a tracking record), and what
+# depends on it, even when the files after it are up to date (gdbasins/preflight.py: the store).
 rule all:
     default_target: True
     input:
         rules.report.output,
+        rules.report.input,
+        expand(f"{ROOT}/curves/{{dataset}}", dataset=DATASETS),

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gdbasins import claims, render, report
+from gdbasins import claims, files, render, report
 
 SEEDS = 200
 UPDATES = {"batch": 1, "minibatch": 7, "sgd": 100}
@@ -212,7 +212,7 @@ def test_every_run_diverged_still_gives_a_report(tmp_path):
     paths = []
     for name, df in (("blowup", runs), ("fine", good)):
         paths.append(tmp_path / f"{name}.csv")
-        df.to_csv(paths[-1], index=False)
+        files.write_table(paths[-1], df)
     config = {"study": "t", "seeds": SEEDS, "tolerances": {}, "report_gaps": [1e-6, 1e-4]}
     written = render.build(paths, [], [], {}, config, tmp_path / "out", landscapes=False)
     text = written["readme"].read_text()

@@ -41,20 +41,19 @@ def report(config_path: str, allow_partial: bool, out: str | None) -> int:
     import tempfile
     from pathlib import Path
 
-    import yaml
-
     from . import files, render
     from .classify import outcomes_table
-    from .config import eta_label, resolve, validate
+    from .config import eta_label, load_config, resolve, validate
     from .endpoints import Tolerances
 
-    config = validate(yaml.safe_load(Path(config_path).read_text()))
+    config = validate(load_config(config_path))
     resolved = resolve(config)
     root = Path("data") / config["study"]
     present, missing, by_dataset = [], [], {}
     for job in resolved["jobs"]:
         run = root / "runs" / job["dataset"] / job["variant"] / f"eta={eta_label(job['eta'])}"
         if (run / "results.npz").exists():
+            _check_made_by(run / "results.npz", job, config_path)
             present.append(job["key"])
             by_dataset.setdefault(job["dataset"], []).append(run)
         else:
@@ -72,7 +71,7 @@ def report(config_path: str, allow_partial: bool, out: str | None) -> int:
         outcome_paths = []
         for dataset, runs in sorted(by_dataset.items()):
             path = Path(tmp) / f"{dataset}.csv"
-            files.write_text(path, outcomes_table([r / "results.npz" for r in runs], tol).to_csv(index=False, float_format="%.12g"))
+            files.write_table(path, outcomes_table([r / "results.npz" for r in runs], tol))
             outcome_paths.append(path)
         runs = [r for rs in by_dataset.values() for r in rs]
         cost = root / "unit_cost.csv"
@@ -82,6 +81,23 @@ def report(config_path: str, allow_partial: bool, out: str | None) -> int:
                      cost_path=cost if cost.exists() else None)
     print(f"wrote {out_dir / 'README.md'}" + (f" (partial: {len(missing)} job(s) absent)" if missing else ""))
     return 0
+
+
+def _check_made_by(path, job: dict, config_path) -> None:
+    """Refuse a result file made under other settings than the config's job (e.g. 30 epochs
+    where the config says 3,000): the report would label them as the config's."""
+    import json
+
+    from .files import load
+
+    made = load(path)[1]["job"]
+    want = json.loads(json.dumps(job))  # as the file holds it: JSON's types
+    differ = sorted(k for k in set(made) | set(want) if made.get(k) != want.get(k))
+    if differ:
+        k = differ[0]
+        raise ValueError(f"{path} was made with {k} = {made.get(k)!r}, but {config_path} gives {want.get(k)!r}"
+                         + (f" (and {len(differ) - 1} more setting(s) differ)" if len(differ) > 1 else "")
+                         + "; pass the config the study ran with, or run snakemake with this one first")
 
 
 def main(argv=None) -> None:
@@ -95,10 +111,17 @@ def main(argv=None) -> None:
     r.add_argument("--allow-partial", action="store_true", help="build it even if some jobs have no results")
     r.add_argument("--out", help="output folder (default: the study's reports folder)")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo(args.seeds, args.epochs)
-    elif args.command == "report":
-        sys.exit(report(args.configfile, args.allow_partial, args.out))
+    from .files import IntegrityError
+
+    try:
+        if args.command == "demo":
+            demo(args.seeds, args.epochs)
+        elif args.command == "report":
+            sys.exit(report(args.configfile, args.allow_partial, args.out))
+    except (ValueError, IntegrityError, OSError) as exc:  # a ConfigError is a ValueError
+        text = str(exc) if not isinstance(exc, OSError) or not exc.filename else f"{exc.filename}: {exc.strerror}"
+        print(f"gdbasins {args.command}: {' '.join(text.split())}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import files
 from .endpoints import MINIMA, polish
 from .network import Network
 from .train import batch_size_for, train
@@ -84,7 +85,7 @@ def run_escape(dataset_path, outcomes_path, result_paths, grids: dict, settings:
     from .job import dataset_salt, load_results, network_for
     from .selection import best_rates
 
-    outcomes = pd.read_csv(outcomes_path)
+    outcomes = files.read_table(outcomes_path)
     best = best_rates(outcomes)
     batch = best[best["variant"] == "batch"]
     if batch.empty:

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -117,9 +118,23 @@ def load_results(path):
     import pandas as pd
 
     arrays, meta = files.load(path)
+    _check_belongs(path, meta)
     endpoints = pd.DataFrame({"seed": arrays["seeds"], "diverged_at": arrays["diverged_at"]})
     for k, v in arrays.items():
         if k.startswith("endpoint/"):
             endpoints[k.split("/", 1)[1]] = v
     histories = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("history/")}
     return endpoints, histories, meta, arrays
+
+
+def _check_belongs(path, meta: dict) -> None:
+    """A result file in the workflow's layout (``<study>/runs/<dataset>/<variant>/eta=<eta>/``)
+    must be that job's: one job's file copied over another's is refused, naming both keys."""
+    parts = Path(path).parts
+    if len(parts) < 6 or parts[-5] != "runs":
+        return
+    expected = "/".join((parts[-6], *parts[-4:-1]))
+    got = (meta.get("job") or {}).get("key")
+    if got != expected:
+        raise files.IntegrityError(f"{path}: holds the results of job {got!r}, not of {expected!r}, whose folder "
+                                   f"it is in. {files.REGENERATE}")

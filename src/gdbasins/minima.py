@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import files
 from .endpoints import Tolerances
 from .selection import VARIANT_ORDER
 from .symmetry import barriers, distinct_minima
@@ -31,7 +32,7 @@ def run_minima(dataset_path, outcomes_path, result_paths, settings: dict, tol: T
     from .datasets import Dataset
     from .job import load_results, network_for
 
-    outcomes = pd.read_csv(outcomes_path)
+    outcomes = files.read_table(outcomes_path)
     L_star = float(outcomes["L_star"].iloc[0])
     basin = outcomes.set_index(["variant", "eta", "seed"])["basin"]
     thetas, losses, variants, basins = [], [], [], []

@@ -86,8 +86,8 @@ def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    runs = pd.concat([pd.read_csv(p) for p in outcome_paths], ignore_index=True)
-    cost = pd.read_csv(cost_path) if cost_path is not None else None
+    runs = pd.concat([files.read_table(p) for p in outcome_paths], ignore_index=True)
+    cost = files.read_table(cost_path) if cost_path is not None else None
     runs["seconds_to_arrive"] = report.seconds_to_arrive(runs, cost)
     tol = Tolerances(**(config.get("tolerances") or {}))
     settings = claims.Settings(**(config.get("claims") or {}))
@@ -140,7 +140,7 @@ def build(outcome_paths, result_paths, timing_paths, dataset_paths: dict, config
 
 def _concat(paths) -> pd.DataFrame:
     """The per-dataset tables at ``paths`` as one (empty when there are none or all are empty)."""
-    frames = [pd.read_csv(p) for p in paths if Path(p).stat().st_size]
+    frames = [files.read_table(p) for p in paths]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -177,7 +177,7 @@ def _timings(timing_paths) -> pd.DataFrame:
     between runs of the same config."""
     rows = []
     for p in timing_paths:
-        t = json.loads(Path(p).read_text())
+        t = files.read_record(p)
         rows.append({"job": str(Path(p).parent), **t})
     t = pd.DataFrame(rows)
     if t.empty:

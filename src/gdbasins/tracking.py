@@ -223,8 +223,12 @@ def check_store(uri: str, timeout: float = 5.0, attempts: int = 3) -> None:
     ``http(s)`` tracking server must answer ``/health`` within ``attempts`` tries of ``timeout``
     seconds each; a database URL (``postgresql://``, ``mysql://``, ...) must accept a login, so
     that wrong credentials are caught here instead of after MLflow's own retries (about 100 s).
-    SQLite and file stores are not checked. Raises :class:`TrackingStoreError` naming the URI
+    Any URI must be one the workflow can log to, and a SQLite file usable
+    (:func:`gdbasins.preflight.check_usable`). Raises :class:`TrackingStoreError` naming the URI
     (password hidden)."""
+    from .preflight import check_usable
+
+    check_usable(uri)
     scheme = uri.split(":", 1)[0].lower()
     if scheme in ("http", "https"):
         _check_server(uri, timeout, attempts)

@@ -23,12 +23,16 @@ pin_kernels()
 
 from gdbasins.config import ConfigError, eta_label, load_config, resolve
 from gdbasins.config import validate as check_config
-from gdbasins.tracking import code_version, redact, tracking_uri
+from gdbasins import preflight
+from gdbasins.files import IntegrityError
+from gdbasins.tracking import TrackingStoreError, code_version, redact, tracking_uri
 
 # Checked before any job runs; a mistake stops the workflow with one line naming the key.
 try:
     for _path in workflow.configfiles:
-        load_config(_path)  # Snakemake's YAML reading keeps the last of two equal keys silently
+        load_config(
+            _path
+        )  # Snakemake's YAML reading keeps the last of two equal keys silently
     check_config(
         config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
     )
@@ -45,6 +49,23 @@ JOBS = {(j["dataset"], j["variant"], eta_label(j["eta"])): j for j in RESOLVED["
 # A password in the URI stays in the environment, off the disk.
 TRACKING_URI = redact(tracking_uri())
 EXPERIMENT = f"gdbasins/{STUDY}"
+ARTIFACTS = str(Path("mlartifacts").resolve())
+
+# Once per run, before any job (not again in each job's own Snakemake): the store must be usable,
+# and must hold what the study's records say; what it lost is logged again by this run.
+if workflow.is_main_process:
+    try:
+        preflight.check_usable(tracking_uri())
+        for _line in preflight.restore(
+            ROOT,
+            tracking_uri(),
+            EXPERIMENT,
+            ARTIFACTS,
+            dry_run=workflow.output_settings.dryrun,
+        ):
+            print(f"Tracking store: {_line}.", file=sys.stderr)
+    except (TrackingStoreError, IntegrityError) as exc:
+        raise ValueError(f"Tracking store: {exc}") from None
 # The commit every job records, read once here from the submitting checkout (the jobs inherit it,
 # or get it exported in their job script on a cluster).
 if not os.environ.get("GDBASINS_CODE_VERSION"):
@@ -81,7 +102,7 @@ def store_code():
         Path(workflow.basedir) / "workflow" / "scripts" / "init_tracking.py",
         *(
             sources.PACKAGE / f"{m}.py"
-            for m in ("__init__", "blas", "files", "tracking")
+            for m in ("__init__", "blas", "files", "preflight", "tracking")
         ),
     )
 

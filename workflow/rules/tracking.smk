@@ -13,6 +13,6 @@ rule init_tracking:
         code=store_code(),
         uri=TRACKING_URI,
         experiment=EXPERIMENT,
-        artifacts=str(Path("mlartifacts").resolve()),
+        artifacts=ARTIFACTS,
     script:
         "../scripts/init_tracking.py"

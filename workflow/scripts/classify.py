@@ -15,7 +15,7 @@ from gdbasins.endpoints import Tolerances
 from gdbasins.job import load_results
 
 table = outcomes_table(snakemake.input.results, Tolerances(**snakemake.params.tolerances))
-files.write_text(snakemake.output.outcomes, table.to_csv(index=False, float_format="%.12g"))
+files.write_table(snakemake.output.outcomes, table)
 logging.info("L* = %s (%s); outcomes: %s", table["L_star"].iloc[0], table["L_star_source"].iloc[0],
              table["outcome"].value_counts().to_dict())
 Path(snakemake.output.curves).mkdir(parents=True, exist_ok=True)

@@ -13,4 +13,4 @@ from gdbasins.escape import run_escape
 table = run_escape(snakemake.input.dataset, snakemake.input.outcomes, snakemake.input.results,
                    snakemake.params.grids, snakemake.params.settings)
 logging.info("%d continued runs from %d starts", len(table), table["seed"].nunique())
-files.write_text(snakemake.output.escape, table.to_csv(index=False, float_format="%.12g"))
+files.write_table(snakemake.output.escape, table)

@@ -1,5 +1,4 @@
 """Snakemake adapter: create the MLflow store and experiment once."""
-import json
 import logging
 import os
 import sys
@@ -20,5 +19,4 @@ except tracking.TrackingStoreError as exc:  # one clear line, not a traceback th
     sys.exit(1)
 logging.info("tracking store %s, experiment %r (id %s) ready in %.1f s", tracking.redact(uri), experiment,
              experiment_id, stopwatch.seconds)
-files.write_text(snakemake.output.store, json.dumps(
-    {"uri": uri, "experiment": experiment, "experiment_id": experiment_id}, indent=1) + "\n")
+files.write_record(snakemake.output.store, {"uri": uri, "experiment": experiment, "experiment_id": experiment_id})

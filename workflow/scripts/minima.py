@@ -14,5 +14,5 @@ from gdbasins.minima import run_minima
 found, bars = run_minima(snakemake.input.dataset, snakemake.input.outcomes, snakemake.input.results,
                          snakemake.params.settings, Tolerances(**snakemake.params.tolerances))
 logging.info("%d distinct minima, %d barriers", len(found), len(bars))
-files.write_text(snakemake.output.minima, found.to_csv(index=False, float_format="%.12g"))
-files.write_text(snakemake.output.barriers, bars.to_csv(index=False, float_format="%.12g"))
+files.write_table(snakemake.output.minima, found)
+files.write_table(snakemake.output.barriers, bars)

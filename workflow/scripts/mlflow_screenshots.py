@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from services import free_port, process_group, wait_for_port  # noqa: E402
 
-from gdbasins import tracking  # noqa: E402
+from gdbasins import files, tracking  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -140,7 +139,7 @@ def study_runs(uri: str, experiment_id: str):
 
 def screenshots(study_dir: Path, study: str, out: Path, job: str | None = None) -> list[Path]:
     """Write the two screenshots of a finished study (see the module docstring)."""
-    store = json.loads((study_dir / "data" / study / "tracking.json").read_text())
+    store = files.read_record(study_dir / "data" / study / "tracking.json")
     uri, exp = tracking.connect_uri(store["uri"]), store["experiment_id"]
     parents, children = study_runs(uri, exp)
     if not parents:

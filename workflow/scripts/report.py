@@ -1,5 +1,4 @@
 """Snakemake adapter: build the study's report and record it in MLflow."""
-import json
 import logging
 import os
 import sys
@@ -21,10 +20,10 @@ written = render.build(snakemake.input.outcomes, snakemake.input.results, snakem
                        cost_path=snakemake.input.cost, escape_paths=snakemake.input.escape,
                        minima_paths=snakemake.input.minima, barrier_paths=snakemake.input.barriers)
 logging.info("wrote the report to %s", out_dir)
-store = json.load(open(snakemake.input.store))
+store = files.read_record(snakemake.input.store)
 stopwatch = tracking.Stopwatch()
 with stopwatch:
     run_id = tracking.log_summary(tracking.connect_uri(store["uri"]), store["experiment_id"], snakemake.params.config["study"], out_dir,
                                   written["claims"], code)
 logging.info("summary run %s logged in %.1f s", run_id, stopwatch.seconds)
-files.write_text(snakemake.output.summary, json.dumps({"uri": store["uri"], "run_id": run_id}, indent=1) + "\n")
+files.write_record(snakemake.output.summary, {"uri": store["uri"], "run_id": run_id})

@@ -1,5 +1,4 @@
 """Snakemake adapter: mirror every job of one classified dataset into MLflow."""
-import json
 import logging
 import os
 import sys
@@ -11,13 +10,12 @@ sys.path.insert(0, os.path.join(snakemake.scriptdir, "..", "..", "src"))  # this
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gdbasins import files, tracking
 from gdbasins.job import load_results
 
-store = json.load(open(snakemake.input.store))
-outcomes = pd.read_csv(snakemake.input.outcomes)
+store = files.read_record(snakemake.input.store)
+outcomes = files.read_table(snakemake.input.outcomes)
 code = tracking.code_version()
 uri = tracking.connect_uri(store["uri"])
 stopwatch = tracking.Stopwatch()
@@ -33,4 +31,4 @@ for results in snakemake.input.results:
     records[job["key"]] = dict(ids, variant=job["variant"], eta=job["eta"])
     logging.info("%s: logged %d runs", job["key"], 1 + len(ids["children"]))
 logging.info("logged %d jobs to MLflow in %.1f s", len(records), stopwatch.seconds)
-files.write_text(snakemake.output.runs, json.dumps({"uri": store["uri"], "jobs": records}, indent=1) + "\n")
+files.write_record(snakemake.output.runs, {"uri": store["uri"], "jobs": records})

@@ -1,5 +1,4 @@
 """Snakemake adapter: train one (dataset, variant, learning rate) job; record it in MLflow if it fails."""
-import json
 import logging
 import os
 import sys
@@ -13,7 +12,7 @@ from gdbasins.job import run_job
 
 job = snakemake.params.job
 out = snakemake.output
-store = json.load(open(snakemake.input.store))
+store = files.read_record(snakemake.input.store)
 params = {k: v for k, v in job.items() if k != "key"}
 try:
     timing = run_job(snakemake.input.dataset, job, out.results)
@@ -25,4 +24,4 @@ except Exception as exc:
     except Exception:
         logging.exception("could not record the failure in the tracking store %s", store["uri"])
     sys.exit(1)
-files.write_text(out.timing, json.dumps(timing, indent=1) + "\n")
+files.write_record(out.timing, timing)

@@ -13,4 +13,4 @@ from gdbasins.cost import unit_cost_table
 paths = dict(zip(snakemake.params.dataset_names, snakemake.input.datasets, strict=True))
 table = unit_cost_table(paths, snakemake.params.spec)
 logging.info("seconds per update of one network:\n%s", table.to_string(index=False))
-files.write_text(snakemake.output.cost, table.to_csv(index=False, float_format="%.6g"))
+files.write_table(snakemake.output.cost, table, float_format="%.6g")
