@@ -8,13 +8,15 @@ trimmed smoke study (xor and moons, 3 seeds: 12 training jobs, up to the runs in
 real executor plugin, snakemake-executor-plugin-cluster-generic, whose submit script starts each
 job in the background; and moons alone (6 training jobs, up to the report) through the same
 plugin without a shared file system, each job in an empty folder of its own, inputs and outputs
-through a storage plugin.
+through a storage plugin; and moons alone (up to the report) through snakemake-executor-plugin-slurm
+on a one-node Slurm cluster started for the test (tests/slurm_cluster.py), with profiles/slurm.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -22,11 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+import yaml
 from mlflow import MlflowClient
 
 from gdbasins import files, tracking
 from helpers import REPO, checkout, dry_run_jobs, job_records, smoke_config, snakemake
 from services import ensure_debian_packages, free_port, mlflow_server, postgres_server
+from slurm_cluster import sacct_jobs, slurm_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -222,6 +226,51 @@ def test_jobs_without_a_shared_file_system_get_everything_from_storage(server, t
     with (clone / "src" / "gdbasins" / "render.py").open("a") as f:
         f.write("\n# an edit\n")
     assert dry_run_jobs(snakemake(clone, *flags, "-n", **settings)) == {"report": 1, "all": 1}
+
+
+# -- part 4: a real Slurm cluster --------------------------------------------------------------------
+
+def test_slurm_executor_runs_the_study_with_the_shipped_profile(server, tmp_path):
+    """The README's Slurm commands on a one-node cluster of Debian's Slurm (slurmctld, slurmd,
+    slurmdbd on MariaDB, munge; tests/slurm_cluster.py): moons alone, 3 seeds, through every
+    rule to the report, with profiles/slurm as shipped, from a clone's root. Every job was a
+    Slurm job, ran to COMPLETED, and asked Slurm for the memory, time and CPUs its rule has in
+    the profile; a job above its memory would have been killed (the node enforces it)."""
+    url, _, _ = server
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    checkout(clone)
+    cfg = smoke_config(study="slurm", seeds=3)
+    cfg["datasets"] = {"moons": cfg["datasets"]["moons"]}
+    profile = yaml.safe_load((clone / "profiles/slurm/config.yaml").read_text())
+    with slurm_cluster(tmp_path / "slurm") as cluster:
+        largest = max(r["mem_mb"] for r in profile["set-resources"].values())
+        assert largest <= cluster.memory_mb, f"profile: {largest} MB, node: {cluster.memory_mb} MB"
+        # status checks from 2 s on instead of 40 s: a job here takes seconds, not minutes
+        proc = snakemake(clone, "--workflow-profile", "profiles/slurm",
+                         "--slurm-init-seconds-before-status-checks", "2",
+                         config=cfg, snakefile=None, check=False, timeout=900, MLFLOW_TRACKING_URI=url)
+        assert proc.returncode == 0, proc.stderr[-6000:] + "".join(
+            f"\n--- {log} ---\n{log.read_text()[-2000:]}" for log in sorted(cluster.logs.iterdir()))
+        [run_id] = set(re.findall(r"SLURM run ID: (\S+)", proc.stderr))
+        jobs = sacct_jobs(run_id)
+    runs = check_store(url, clone, "slurm", n_jobs=6, n_seeds=3)
+    [summary] = runs["summary"]  # the report job's run
+    assert summary["info"]["status"] == "FINISHED"
+    assert (clone / "reports/slurm/figures/landscape_moons.png").stat().st_size > 1000
+    # dataset, store, training, classify, unit cost, escape, minima, track, report: all sbatch jobs
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stderr)
+    assert len(submitted) == 1 + 1 + 6 + 1 + 1 + 1 + 1 + 1 + 1
+    assert sorted(j["JobID"] for j in jobs) == sorted(submitted)
+    assert {j["State"] for j in jobs} == {"COMPLETED"}
+    rules = profile["set-resources"]
+    for job in jobs:
+        [rule] = [r for r in rules if re.fullmatch(f"rule_{r}(_wildcards_.*)?", job["Comment"])]
+        wanted = rules[rule]
+        assert job["ReqMem"] == f"{wanted['mem_mb']}M", (rule, job)
+        hours, minutes = divmod(wanted["runtime"], 60)  # Snakemake's runtime is in minutes
+        assert job["Timelimit"] == f"{hours:02d}:{minutes:02d}:00", (rule, job)
+        assert job["ReqCPUS"] == str(wanted["cpus_per_task"]), (rule, job)
 
 
 # -- bad input --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from . import tables
 from .cost import MEMORY_VAR, job_memory, memory_limit
 from .datasets import GENERATORS, generate
 from .endpoints import TRAINING_TOLERANCES
@@ -291,6 +292,8 @@ def _canonical(obj):
 
 
 def _check_generator(where: str, ds: dict) -> tuple[int, int]:
+    if ds["generator"] == "file":
+        return _check_file(where, ds)
     gen = GENERATORS[ds["generator"]]
     allowed = [p for p in inspect.signature(gen).parameters if p != "seed"]
     for key, value in ds["params"].items():
@@ -315,6 +318,25 @@ def _check_generator(where: str, ds: dict) -> tuple[int, int]:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"config key '{where}.params': the generator refused them: {exc}") from None
     ds["_probe"] = arrays  # used by _check_network, then dropped
+    return len(arrays["X_train"]), len(arrays.get("X_test", ()))
+
+
+def _check_file(where: str, ds: dict) -> tuple[int, int]:
+    """A user's table (the ``file`` generator; the schema has checked the params' types): the file
+    is read here, before any job, and every refusal names the param at fault. With loss 'bce' the
+    target must be 0/1 class labels; with 'mse' any finite number will do."""
+    defaults = {k: v.default for k, v in inspect.signature(GENERATORS["file"]).parameters.items()
+                if v.default is not inspect.Parameter.empty and k != "seed"}
+    p = ds["params"] = dict(defaults, **ds["params"])  # recorded in full, however validation filled it
+    try:
+        _, y = tables.table_arrays(tables.read_table(p["path"]), p["features"], p["target"], p["path"])
+        if ds["network"]["loss"] == "bce":
+            tables.check_labels(y, p["target"], p["path"])
+        arrays, info = generate("file", p, ds["seed"])
+    except tables.TableError as exc:
+        raise ConfigError(f"config key '{where}.params.{exc.param}': {exc}") from None
+    ds["_probe"] = arrays  # used by _check_network, then dropped
+    ds["source_sha256"] = info["source_sha256"]  # the file's content: a param of the dataset's job
     return len(arrays["X_train"]), len(arrays.get("X_test", ()))
 
 

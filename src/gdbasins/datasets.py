@@ -1,4 +1,4 @@
-"""The study's datasets: scikit-learn generators and a few of our own.
+"""The study's datasets: scikit-learn generators, a few of our own, and a user's own file.
 
 Each generator takes its parameters as keywords plus a ``seed`` and returns ``(arrays, info)``:
 ``arrays`` holds ``X_train``, ``y_train`` and, when ``test_fraction > 0``, ``X_test``, ``y_test``;
@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import files
+from . import files, tables
 from .network import Network
 
 __all__ = ["GENERATORS", "generate", "write", "read", "Dataset"]
@@ -102,9 +102,34 @@ def relu_teacher(*, k: int = 6, n_samples: int = 500, test_fraction: float = 0.0
     return _split(X, y, test_fraction, rng), info
 
 
+def from_file(*, path: str, features: list, target: str, standardize: bool = True,
+              test_fraction: float = 0.25, seed: int = 0):
+    """A user's CSV or Parquet file (:mod:`gdbasins.tables`): the ``features`` columns as inputs,
+    the ``target`` column as the target, the rows split into train and test by ``seed``. With
+    ``standardize``, every feature is shifted and scaled to mean 0 and standard deviation 1 on
+    the training rows (the test rows with the same numbers); the target is left as it is. The
+    file's own SHA-256 is kept in ``info`` beside the means and scales used."""
+    frame = tables.read_table(path)
+    X, y = tables.table_arrays(frame, list(features), target, path)
+    arrays = _split(X, y, test_fraction, np.random.default_rng(seed))
+    info = {"source": str(path), "source_sha256": tables.file_digest(path), "rows": len(X),
+            "features": list(features), "target": target}
+    if standardize:
+        mean, std = arrays["X_train"].mean(axis=0), arrays["X_train"].std(axis=0)
+        if (std == 0).any():
+            name = features[int(np.flatnonzero(std == 0)[0])]
+            raise tables.TableError("features", f"column {name!r} is constant on the training rows and "
+                                                "cannot be standardised; drop it or set standardize: false.")
+        for part in ("X_train", "X_test"):
+            if part in arrays:
+                arrays[part] = (arrays[part] - mean) / std
+        info.update(mean=mean.tolist(), std=std.tolist())
+    return arrays, info
+
+
 GENERATORS: dict[str, Callable] = {
     "xor": xor, "moons": moons, "circles": circles, "spirals": spirals, "teacher": teacher,
-    "relu_teacher": relu_teacher,
+    "relu_teacher": relu_teacher, "file": from_file,
 }
 
 

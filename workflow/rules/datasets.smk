@@ -1,4 +1,12 @@
 rule make_dataset:
+    input:
+        # a file dataset's data file; its digest is a param (spec): a changed file reruns the
+        # dataset and what depends on it, one only touched reruns nothing (ancient)
+        source=lambda w: (
+            [ancient(RESOLVED["datasets"][w.dataset]["params"]["path"])]
+            if RESOLVED["datasets"][w.dataset]["generator"] == "file"
+            else []
+        ),
     output:
         dataset=f"{ROOT}/datasets/{{dataset}}.npz",
     log:
@@ -12,7 +20,7 @@ rule make_dataset:
         spec=lambda w: {
             k: v
             for k, v in RESOLVED["datasets"][w.dataset].items()
-            if k in ("generator", "params", "seed")
+            if k in ("generator", "params", "seed", "source_sha256")
         },
     script:
         "../scripts/make_dataset.py"
