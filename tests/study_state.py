@@ -55,11 +55,12 @@ def reproducible_files(work) -> dict[str, str]:
 
 def fingerprint(work, skip=(".snakemake", "config.yaml")) -> dict[str, str]:
     """``{relative path: sha256}`` of every file under ``work`` (data/, logs/, reports/, the
-    MLflow store and its artifacts), except Snakemake's own bookkeeping and the config the tests
-    write."""
+    MLflow store and its artifacts), except Snakemake's own bookkeeping, the config the tests
+    write, and SQLite's ``-shm`` file: the index of the write-ahead log that any reader of the
+    store updates, which holds no data (the ``-wal`` file, which does, is compared)."""
     work = Path(work)
     return {str(p.relative_to(work)): sha256(p) for p in sorted(work.rglob("*"))
-            if p.is_file() and p.relative_to(work).parts[0] not in skip}
+            if p.is_file() and p.relative_to(work).parts[0] not in skip and not p.name.endswith(".db-shm")}
 
 
 def _connect(work, timeout: float = 60) -> sqlite3.Connection | None:
