@@ -160,7 +160,8 @@ def sharpness_accuracy(runs, path) -> None:
         for row, v in enumerate(variants):
             ax, h = axes[row, col], g[g["variant"] == v]
             if not h.empty:
-                points = h.assign(sharp=h["eig_max"].round(3)).groupby(["sharp", "final_test_accuracy"]).size()
+                points = (h.assign(sharp=h["eig_max"].round(3))
+                          .groupby(["sharp", "final_test_accuracy"]).size())
                 x = points.index.get_level_values(0).to_numpy(dtype=float)
                 y = points.index.get_level_values(1).to_numpy(dtype=float)
                 ax.scatter(x, y, s=8 + 400 * points.to_numpy() / len(h), color=VARIANT_COLORS[v], alpha=0.6,
@@ -175,8 +176,8 @@ def sharpness_accuracy(runs, path) -> None:
             if col == 0:
                 ax.set_ylabel("held-out accuracy")
         axes[-1, col].set_xlabel("sharpness (largest eigenvalue)")
-    fig.suptitle("Sharpness against held-out accuracy (area: runs that ended there; dashed: median sharpness)",
-                 fontsize=10)
+    fig.suptitle("Sharpness against held-out accuracy (area: runs that ended there; dashed: median "
+                 "sharpness)", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
