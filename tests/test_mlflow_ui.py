@@ -67,8 +67,9 @@ def test_the_printed_link_opens_the_jobs_table_with_every_job_on_the_first_scree
         assert shown == sorted(shown, reverse=True) and shown[0] == jobs[0].data.metrics["share_global"]
         top = page.locator('[role="row"][row-id]').first.get_attribute("row-id")
         assert client.get_run(top).data.metrics["share_global"] == shown[0]
-        for j in jobs:  # every job shows its model
-            assert shots.cell(page, j.info.run_id, "attributes.`Models`").inner_text().strip() == "network"
+        for j in jobs:  # every job shows its model: its version of the dataset's registered model
+            shown = shots.cell(page, j.info.run_id, "attributes.`Models`").inner_text().split()
+            assert shown[0] == f"gdbasins-smoke-{j.data.tags['gdbasins.dataset']}" and shown[1].startswith("v")
     finally:
         page.screenshot(path=str(folder / "jobs.png"))
 

@@ -190,6 +190,10 @@ def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
                            "4 seeds")
     record = json.loads((study / "data/smoke/tracking/moons.json").read_text())
     best = record["jobs"][p.data.tags["gdbasins.job"]]
+    # the record MLflow keeps of a model logged inside a run, from which the UI's runs table shows the
+    # run's registered version
+    [history] = json.loads(p.data.tags["mlflow.log-model.history"])
+    assert history["run_id"] == p.info.run_id and history["model_uuid"] == best["model"]
     assert f"seed {best['best']['seed']}, polished loss {best['best']['polished_loss']:.4g}" in note
     kids = [c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id]
     c = kids[0]

@@ -240,13 +240,30 @@ def log_best(uri: str, run_id: str, *, job_key: str, sizes, network: dict, endpo
     with tempfile.TemporaryDirectory() as tmp, _tracking_uri(uri), _pinned_requirements_check():
         path = Path(tmp) / "network.json"
         path.write_text(json.dumps(record))
-        mlflow.pyfunc.log_model(
+        model_info = mlflow.pyfunc.log_model(
             name=MODEL_NAME, model_id=logged.model_id, python_model=str(package / "pyfunc_model.py"),
             artifacts={"network": str(path)}, signature=signature, input_example=example,
             pip_requirements=_requirements(), code_paths=[str(package)], model_config={"weights": WEIGHTS[0]},
             metadata=info)
     client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    client.set_tag(run_id, HISTORY_TAG, json.dumps([_history_entry(run_id, model_info)]))
     return logged.model_id
+
+
+#: The run tag in which MLflow records the models logged inside a run. MLflow 3.17's runs table
+#: shows a run's registered model versions in its *Models* column from it, while it shows logged
+#: models there only from the experiment's first page of them (100, newest first): without it, many
+#: jobs of a study with more models than that showed an empty cell.
+HISTORY_TAG = "mlflow.log-model.history"
+
+
+def _history_entry(run_id: str, model_info) -> dict:
+    """What MLflow records for a model logged inside a run (``Model.get_tags_dict``): written here
+    because the model is logged to the run from outside it (``log_model`` with a model id)."""
+    flavors = {name: ({k: v for k, v in conf.items() if k != "config"} if isinstance(conf, dict) else conf)
+               for name, conf in model_info.flavors.items()}
+    return {"run_id": run_id, "artifact_path": MODEL_NAME, "model_uuid": model_info.model_uuid,
+            "utc_time_created": model_info.utc_time_created, "flavors": flavors}
 
 
 def registered_name(study: str, dataset: str) -> str:

@@ -138,38 +138,46 @@ def polished_levels(runs, path) -> None:
 
 
 def sharpness_accuracy(runs, path) -> None:
-    """Largest Hessian eigenvalue at the polished endpoint against held-out accuracy, one panel
-    per dataset with a held-out set. Runs that ended at the same point overlap exactly (the same
-    minimum, the same accuracy on a small test set), so each point is drawn once per variant with
-    its area proportional to how many runs ended there, the variants side by side."""
-    from matplotlib.ticker import FuncFormatter
+    """Largest Hessian eigenvalue at the polished endpoint against held-out accuracy, for the
+    datasets with a held-out set: one column per dataset, one row per variant (sharing the
+    dataset's axes), so that the variants do not hide each other. Runs that ended at the same point
+    overlap exactly (the same minimum, the same accuracy on a small test set), so each point is
+    drawn once with its area proportional to how many runs ended there; the dashed line is the
+    variant's median sharpness."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
+    plt = _pyplot()
     d = runs[np.isfinite(runs["eig_max"]) & runs.get("final_test_accuracy", runs["eig_max"] * np.nan).notna()]
     datasets = sorted(d["dataset"].unique())
     if not datasets:
         placeholder(path, "no run with a held-out set and a finite endpoint")
         return
-    fig, axes, panels = _grid(datasets, cols=3, size=(4.2, 3.6))
-    offsets = dict(zip(VARIANT_COLORS, (-0.006, 0.0, 0.006)))
-    for ax, dataset in panels:
+    variants = [v for v in VARIANT_COLORS if v in set(d["variant"])]
+    fig, axes = plt.subplots(len(variants), len(datasets), figsize=(4.0 * len(datasets), 2.4 * len(variants)),
+                             squeeze=False, sharex="col", sharey="col")
+    for col, dataset in enumerate(datasets):
         g = d[d["dataset"] == dataset]
-        for v, c in VARIANT_COLORS.items():
-            h = g[g["variant"] == v]
-            if h.empty:
-                continue
-            points = h.assign(sharp=h["eig_max"].round(3)).groupby(["sharp", "final_test_accuracy"]).size()
-            x = points.index.get_level_values(0).to_numpy(dtype=float)
-            y = points.index.get_level_values(1).to_numpy(dtype=float) + offsets[v]
-            area = 6 + 60 * np.sqrt(points.to_numpy() / len(h))
-            ax.scatter(x, y, s=area, color=c, alpha=0.55, lw=0, label=v)
-            ax.axvline(float(np.median(h["eig_max"])), color=c, lw=0.8, ls="--")
-        ax.set(xscale="log", title=f"{dataset} ({len(g)} runs)", xlabel="sharpness (largest eigenvalue)")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
-        ax.grid(alpha=0.3)
-    for row in axes:
-        row[0].set_ylabel("held-out accuracy")
-    axes[0, 0].legend(fontsize=7, title="area: runs there;\ndashed: median", title_fontsize=7)
+        for row, v in enumerate(variants):
+            ax, h = axes[row, col], g[g["variant"] == v]
+            if not h.empty:
+                points = (h.assign(sharp=h["eig_max"].round(3))
+                          .groupby(["sharp", "final_test_accuracy"]).size())
+                x = points.index.get_level_values(0).to_numpy(dtype=float)
+                y = points.index.get_level_values(1).to_numpy(dtype=float)
+                ax.scatter(x, y, s=8 + 400 * points.to_numpy() / len(h), color=VARIANT_COLORS[v], alpha=0.6,
+                           lw=0)
+                ax.axvline(float(np.median(h["eig_max"])), color="0.3", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{dataset}, {v} ({len(h)} runs)", fontsize=9)
+            if col == 0:
+                ax.set_ylabel("held-out accuracy")
+        axes[-1, col].set_xlabel("sharpness (largest eigenvalue)")
+    fig.suptitle("Sharpness against held-out accuracy (area: runs that ended there; dashed: median "
+                 "sharpness)", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
