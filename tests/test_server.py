@@ -93,7 +93,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
     jobs' own result files, and the report's summary run if the study was reported. Returns the
     runs by kind (``parents``, ``children``, ``summary``)."""
     exp = api(url, "experiments/get-by-name", experiment_name=f"gdbasins/{study}")["experiment"]
-    record = json.loads((work / f"data/{study}/tracking.json").read_text())
+    record = files.read_record(work / f"data/{study}/tracking.json")  # its digest checked
     assert record == {"uri": url, "experiment": f"gdbasins/{study}", "experiment_id": exp["experiment_id"]}
     runs = search_runs(url, exp["experiment_id"])
     summary = [r for r in runs if tags(r).get("gdbasins.kind") == "summary"]
@@ -107,7 +107,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
     for job in records:
         parent = by_id[job["parent"]]
         assert tags(parent)["gdbasins.job"] == job["job"]
-        assert list(artifacts(url, job["parent"])) == [f"{job['variant']}_eta={job['eta']!r}.png"]
+        assert list(artifacts(url, job["parent"])) == [tracking.FIGURE_NAME]  # one name on every parent
         params = {p["key"]: p["value"] for p in parent["data"]["params"]}
         assert params["variant"] == job["variant"] and float(params["eta"]) == job["eta"]
         shares = [m["value"] for m in parent["data"]["metrics"] if m["key"].startswith("share_")]
@@ -124,7 +124,7 @@ def check_store(url, work: Path, study: str, n_jobs: int, n_seeds: int) -> dict[
     weights = json.loads(download(url, by_id[job["children"]["1"]], "weights.json"))
     arrays, _ = files.load(path / "results.npz")
     np.testing.assert_array_equal(weights["final"], arrays["theta"][1])
-    png = download(url, by_id[job["parent"]], "sgd_eta=0.1.png")
+    png = download(url, by_id[job["parent"]], tracking.FIGURE_NAME)
     assert png.startswith(b"\x89PNG")
     return {"parents": parents, "children": children, "summary": summary}
 
@@ -338,7 +338,7 @@ def test_a_database_password_stays_off_the_disk(server, tmp_path, monkeypatch):
     cfg["datasets"] = {"xor": cfg["datasets"]["xor"]}
     work = tmp_path / "work"
     snakemake(work, "--cores", "2", "data/secret/tracking/xor.json", config=cfg, MLFLOW_TRACKING_URI=database)
-    record = json.loads((work / "data/secret/tracking.json").read_text())
+    record = files.read_record(work / "data/secret/tracking.json")
     assert record["uri"] == tracking.redact(database) and ":***@" in record["uri"]
     leaked = [str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and b"gdbasins-test" in p.read_bytes()]
     assert leaked == []  # not in data/, logs/, nor Snakemake's own records under .snakemake/

@@ -239,10 +239,12 @@ def study_cpu_seconds(resolved: dict) -> dict[str, float]:
     return out
 
 
-def check_time(resolved: dict, config: dict, cores: int = 1) -> str | None:
+def check_time(resolved: dict, config: dict, cores: int | None = 1) -> str | None:
     """Refuse a study estimated at more than a year of CPU time (:func:`study_cpu_seconds`),
     naming the key to lower; return a warning line above a day, else ``None``. Separate from
-    :func:`resolve` (it generates every dataset again): the workflow runs it once per run."""
+    :func:`resolve` (it generates every dataset again): the workflow runs it once per run.
+    ``cores`` is ``None`` when the run has no core count (a cluster executor): the warning then
+    gives the CPU time alone."""
     per_dataset = study_cpu_seconds(resolved)
     total = sum(per_dataset.values())
     if total > REFUSE_SECONDS:
@@ -257,8 +259,9 @@ def check_time(resolved: dict, config: dict, cores: int = 1) -> str | None:
             "epochs; estimated by gdbasins.cost.study_seconds, from per-job costs measured on the default study); "
             "lower its seeds or epochs")
     if total > WARN_SECONDS:
-        return (f"gdbasins: warning: this study would take about {total / 86400:.3g} days of CPU time, "
-                f"{total / 86400 / max(1, cores):.3g} days on {cores} core{'s' * (cores != 1)} "
+        wall = "" if cores is None else (
+            f", {total / 86400 / max(1, cores):.3g} days on {cores} core{'s' * (cores != 1)}")
+        return (f"gdbasins: warning: this study would take about {total / 86400:.3g} days of CPU time{wall} "
                 "(gdbasins.cost.study_seconds); check its seeds and epochs, or run it on a cluster")
     return None
 

@@ -655,7 +655,10 @@ def standalone_html(readme) -> str:
 def table_html(csv_path, title: str) -> str:
     """A CSV table of the report as one HTML page (numbers as the report prints them): what the
     Snakemake report displays (it shows HTML inline, CSV only as a download)."""
-    df = pd.read_csv(csv_path)
+    try:
+        df = pd.read_csv(csv_path)
+    except pd.errors.EmptyDataError:  # a table with no columns (e.g. no speed was measured) is an empty file
+        df = pd.DataFrame()
     return _html(f"# {title}\n\n" + (_md(df) if len(df.columns) else "(empty)"))
 
 
