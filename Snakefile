@@ -41,7 +41,7 @@ report: "workflow/report/workflow.rst"
 
 # The console: the study's estimated time at the start, where the results are at the end.
 onstart:
-    logger.info(cost.estimate_line(RESOLVED, workflow.cores, STUDY))
+    logger.info(cost.estimate_line(RESOLVED, CORES, STUDY))
 
 
 onsuccess:

@@ -33,6 +33,9 @@ def test_the_estimate_grows_with_the_work_and_shrinks_with_the_cores():
     line = cost.estimate_line(resolved(), 2, "smoke")
     assert line.startswith("gdbasins: study 'smoke': 36 training jobs, 144 seed runs, 69 jobs in all; "
                            "from nothing about")
+    assert " on 2 cores (" in line and " of CPU; measured on an idle 2-core machine" in line
+    cluster = cost.estimate_line(resolved(), None, "smoke")  # a cluster executor's run: no --cores
+    assert " core" not in cluster.split("in all;")[1] and cluster.endswith("a busy one is slower)")
 
 
 def test_the_last_line_names_what_exists(tmp_path):

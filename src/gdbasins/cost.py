@@ -219,11 +219,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def estimate_line(resolved: dict, cores: int, study: str) -> str:
-    """One line for the console at the start of a run: the study's size and estimated time."""
-    e = study_seconds(resolved, cores)
-    cpu = sum(e["cpu"].values())
+def estimate_line(resolved: dict, cores: int | None, study: str) -> str:
+    """One line for the console at the start of a run: the study's size and estimated time.
+    ``cores`` is ``None`` for a cluster executor's run (no core count): the CPU time alone."""
+    e = study_seconds(resolved, cores or 1)
+    cpu = f"{_duration(sum(e['cpu'].values()))} of CPU"
+    measured = "measured on an idle 2-core machine, a busy one is slower"
+    if cores is None:
+        time = f"about {cpu} ({measured})"
+    else:
+        time = f"about {_duration(e['wall'])} on {cores} core{'s' * (cores != 1)} ({cpu}; {measured})"
     return (f"gdbasins: study {study!r}: {len(resolved['jobs'])} training jobs, {e['runs']} seed runs, "
-            f"{e['jobs']} jobs in all; from nothing about {_duration(e['wall'])} on {cores} "
-            f"core{'s' * (cores != 1)} "
-            f"({_duration(cpu)} of CPU; measured on an idle 2-core machine, a busy one is slower)")
+            f"{e['jobs']} jobs in all; from nothing {time}")

@@ -55,13 +55,13 @@ ARTIFACTS = str(Path("mlartifacts").resolve())
 
 # Once per run, before any job (not again in each job's own Snakemake): the store must be usable,
 # and must hold what the study's records say; what it lost is logged again by this run.
+try:  # the run's core count; a cluster executor's run has none (workflow.cores raises)
+    CORES = workflow.cores
+except WorkflowError:
+    CORES = None
 if workflow.is_main_process:
-    try:  # a cluster executor's run has no core count: workflow.cores raises
-        _cores = workflow.cores
-    except WorkflowError:
-        _cores = None
     try:  # an absurd study is refused, a long one announced (gdbasins.cost.study_seconds)
-        _warning = check_time(RESOLVED, config, _cores)
+        _warning = check_time(RESOLVED, config, CORES)
     except ConfigError as exc:
         raise ValueError(f"Invalid configuration: {exc}") from None
     if _warning:
