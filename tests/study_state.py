@@ -5,6 +5,7 @@ file, and the workflow started in the background (to interrupt it)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +40,10 @@ NOT_REPRODUCIBLE = TIMINGS + MEASURED
 # Tags that name a process, a user or a code state rather than a result.
 VOLATILE_TAGS = {"mlflow.parentRunId", "mlflow.user", "mlflow.source.name", "mlflow.source.type",
                  "mlflow.source.git.commit", "gdbasins.code_version"}
+# The record of a job's logged model (gdbasins.model): its run id, model id and creation time
+# name the logging, not the result; the rest (artifact path, flavors) is compared.
+MODEL_HISTORY_TAG = "mlflow.log-model.history"
+VOLATILE_MODEL_FIELDS = {"run_id", "model_uuid", "utc_time_created"}
 
 
 def sha256(path: Path) -> str:
@@ -105,6 +110,9 @@ def store_dump(work) -> dict[tuple, list[dict]]:
         if run["stage"] != "active":
             continue
         tags = {k: v for k, v in run["tags"].items() if k not in VOLATILE_TAGS}
+        if MODEL_HISTORY_TAG in tags:
+            tags[MODEL_HISTORY_TAG] = [{k: v for k, v in entry.items() if k not in VOLATILE_MODEL_FIELDS}
+                                       for entry in json.loads(tags[MODEL_HISTORY_TAG])]
         dump[identity(run)].append(dict(run, tags=tags))
     return dict(dump)
 
