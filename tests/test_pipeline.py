@@ -194,6 +194,8 @@ def test_runs_carry_params_metrics_tags_inputs_and_artifacts(study):
     # run's registered version
     [history] = json.loads(p.data.tags["mlflow.log-model.history"])
     assert history["run_id"] == p.info.run_id and history["model_uuid"] == best["model"]
+    # the same for the same job: no temporary path of the logging in it (tests/study_state.py)
+    assert list(history["flavors"]["python_function"]["artifacts"]["network"]) == ["path"]
     assert f"seed {best['best']['seed']}, polished loss {best['best']['polished_loss']:.4g}" in note
     kids = [c for c in children if c.data.tags["mlflow.parentRunId"] == p.info.run_id]
     c = kids[0]

@@ -259,9 +259,15 @@ HISTORY_TAG = "mlflow.log-model.history"
 
 def _history_entry(run_id: str, model_info) -> dict:
     """What MLflow records for a model logged inside a run (``Model.get_tags_dict``): written here
-    because the model is logged to the run from outside it (``log_model`` with a model id)."""
+    because the model is logged to the run from outside it (``log_model`` with a model id). Each
+    artifact's ``uri`` (the temporary file it was copied from) is left out: the record is the
+    same for the same job."""
     flavors = {name: ({k: v for k, v in conf.items() if k != "config"} if isinstance(conf, dict) else conf)
                for name, conf in model_info.flavors.items()}
+    for conf in flavors.values():  # each artifact's source: a temporary copy, gone after logging
+        if isinstance(conf, dict) and isinstance(conf.get("artifacts"), dict):
+            conf["artifacts"] = {name: {k: v for k, v in a.items() if k != "uri"} if isinstance(a, dict) else a
+                                 for name, a in conf["artifacts"].items()}
     return {"run_id": run_id, "artifact_path": MODEL_NAME, "model_uuid": model_info.model_uuid,
             "utc_time_created": model_info.utc_time_created, "flavors": flavors}
 
